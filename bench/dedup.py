@@ -1,0 +1,151 @@
+"""Benchmark: the full ingest on a labelled WARC, scored as story pairs; dedup speed alone.
+
+    python bench/dedup.py --dataset ../shared/eval/syndication-dev
+
+Prints pair precision / recall / F1, adjusted Rand index, recall per transform, how
+often a story's canonical is its original, pages/s of the whole ingest and of the
+dedup stage alone (batch signatures + LSH + verification), and index bytes per page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from itertools import combinations
+from math import comb
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline import index, output
+from pipeline.boilerplate import remove_boilerplate
+from pipeline.clean import finish
+from pipeline.config import Config, load_config
+from pipeline.dedup import Deduplicator
+from pipeline.records import Document
+from pipeline.runner import extract_files, ingest
+from pipeline.sources import list_inputs
+from pipeline.store import LocalStore
+
+
+def pairs(clusters: dict[str, str]) -> set[tuple[str, str]]:
+    """Every unordered pair of URLs that share a cluster."""
+    members: dict[str, list[str]] = defaultdict(list)
+    for url, cluster in clusters.items():
+        members[cluster].append(url)
+    return {tuple(sorted(p)) for urls in members.values() for p in combinations(urls, 2)}  # type: ignore[misc]
+
+
+def adjusted_rand_index(gold: dict[str, str], predicted: dict[str, str]) -> float:
+    urls = list(gold)
+    table = Counter((gold[u], predicted[u]) for u in urls)
+    sum_cells = sum(comb(n, 2) for n in table.values())
+    sum_gold = sum(comb(n, 2) for n in Counter(gold[u] for u in urls).values())
+    sum_pred = sum(comb(n, 2) for n in Counter(predicted[u] for u in urls).values())
+    expected = sum_gold * sum_pred / comb(len(urls), 2)
+    best = (sum_gold + sum_pred) / 2
+    return (sum_cells - expected) / (best - expected) if best != expected else 1.0
+
+
+def score(labels: dict[str, dict], lineage: list[dict]) -> dict[str, float | dict]:
+    """Pair P/R/F1, ARI, recall per transform, canonical-is-original share."""
+    predicted = {url: f"single:{url}" for url in labels}
+    for row in lineage:
+        if row["url"] in labels and row["article_id"]:
+            predicted[row["url"]] = row["article_id"]
+    gold = {url: label["cluster"] for url, label in labels.items()}
+    gold_pairs, predicted_pairs = pairs(gold), pairs(predicted)
+    true = len(gold_pairs & predicted_pairs)
+    precision = true / len(predicted_pairs) if predicted_pairs else 1.0
+    recall = true / len(gold_pairs) if gold_pairs else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+    originals = {label["cluster"]: url for url, label in labels.items() if label["original"]}
+    per_transform: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for url, label in labels.items():
+        if label["original"]:
+            continue
+        joined = predicted[url] == predicted[originals[label["cluster"]]]
+        for transform in label["transforms"]:
+            per_transform[transform][0] += joined
+            per_transform[transform][1] += 1
+    canonical_of = {row["article_id"]: row["url"] for row in lineage if row["status"] == "canonical"}
+    multi = [c for c, n in Counter(gold.values()).items() if n > 1]
+    right = sum(
+        1 for cluster in multi if canonical_of.get(predicted[originals[cluster]]) == originals[cluster]
+    )
+    return {
+        "pair_precision": precision,
+        "pair_recall": recall,
+        "pair_f1": f1,
+        "adjusted_rand_index": adjusted_rand_index(gold, predicted),
+        "canonical_is_original": right / len(multi) if multi else 1.0,
+        "recall_per_transform": {t: joined / total for t, (joined, total) in sorted(per_transform.items())},
+    }
+
+
+def read_lineage(store: LocalStore) -> list[dict]:
+    rows = []
+    for key in store.list("lineage/"):
+        rows.extend(output.decode_jsonl_gz(store.get(key)))
+    return rows
+
+
+def cleaned_documents(warc: Path, config: Config) -> list[Document]:
+    """Every page of the WARC cleaned as ingest cleans it (canonical and copies alike)."""
+    items = extract_files(list_inputs([str(warc)]), config.clean)
+    docs = [item for item in items if isinstance(item, Document)]
+    remove_boilerplate(docs, config.clean)
+    return [doc for doc in (finish(doc, config.clean) for doc in docs) if isinstance(doc, Document)]
+
+
+def dedup_speed(docs: list[Document], config: Config, repeat: int) -> float:
+    """Pages/s of the dedup stage alone (signatures, LSH, verification) on one core."""
+    started = time.perf_counter()
+    for _ in range(repeat):
+        Deduplicator(config.dedup, [], {}).assign(docs)
+    return len(docs) * repeat / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--dataset", required=True, type=Path, help="folder with corpus.warc.gz and labels.json"
+    )
+    parser.add_argument("--config", help="YAML settings file")
+    parser.add_argument("--repeat", type=int, default=10, help="copies of the corpus for the speed figure")
+    args = parser.parse_args()
+    config = load_config(args.config)
+    labels = json.loads((args.dataset / "labels.json").read_text())
+    with tempfile.TemporaryDirectory() as folder:
+        store = LocalStore(folder)
+        started = time.perf_counter()
+        summary = ingest([str(args.dataset / "corpus.warc.gz")], store, "bench", config)
+        seconds = time.perf_counter() - started
+        lineage = read_lineage(store)
+        state = index.load_index(store)
+        result = score(labels, lineage)
+        bytes_per_page = state.bytes_per_page(store)
+    print(
+        f"pages: {summary.pages_in}  canonical: {summary.canonical}  duplicates: {summary.duplicates}  "
+        f"rejected: {summary.rejected}"
+    )
+    for name in ("pair_precision", "pair_recall", "pair_f1", "adjusted_rand_index", "canonical_is_original"):
+        print(f"{name:24s} {result[name]:.4f}")
+    print("recall per transform:")
+    for transform, value in result["recall_per_transform"].items():  # type: ignore[union-attr]
+        print(f"  {transform:12s} {value:.4f}")
+    print(f"ingest pages/s           {summary.pages_in / seconds:.1f}  ({seconds:.2f} s, all stages)")
+    docs = cleaned_documents(args.dataset / "corpus.warc.gz", config)
+    print(f"dedup-only pages/s       {dedup_speed(docs, config, args.repeat):.0f}  (one core)")
+    print(f"index bytes per page     {bytes_per_page:.0f}")
+
+
+if __name__ == "__main__":
+    main()

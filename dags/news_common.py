@@ -1,0 +1,143 @@
+"""Airflow glue shared by the news DAGs: the corpus store behind the `news_s3` connection, and
+the run stages every ingesting DAG ends with.
+
+The DAG files only decide which inputs a run reads and under which pipeline run id; the tasks
+here turn that into `pipeline.runner` calls. Every stage is idempotent for a run id, so an
+Airflow retry or a rerun of the same run never writes anything twice.
+
+`pipeline` is imported inside the tasks: DAG files are parsed often, and the cleaning and
+dedup libraries are slow to import.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Asset, Variable, task
+from airflow.sdk.exceptions import AirflowFailException
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.xcom_arg import XComArg
+
+    from pipeline.config import Config
+    from pipeline.store import Store
+
+NEWS_S3_CONN_ID = "news_s3"
+STORE_URI_VARIABLE = "news_store_uri"
+DEFAULT_STORE_URI = "s3://news-corpus/"
+CONFIG_PATH_VARIABLE = "news_config_path"  # optional YAML file of pipeline settings, readable by workers
+# Pool (created by airflow-init in docker-compose.yml) for tasks that fetch from hosts outside the stack.
+EXTERNAL_POOL = "news_external"
+
+news_corpus = Asset("news_corpus")
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "news",
+    "retries": 3,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=30),
+    "execution_timeout": timedelta(hours=1),
+}
+
+
+def s3_client():  # noqa: ANN201 (boto3 client types are generated at run time)
+    """A boto3 S3 client from the `news_s3` connection: credentials, region and endpoint_url.
+
+    Checksums are only sent when the API requires them, whatever the connection's extra says:
+    boto3 >= 1.36 sends them by default and some S3-compatible servers reject them.
+    """
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from botocore.config import Config as BotoConfig
+
+    hook = AwsBaseHook(aws_conn_id=NEWS_S3_CONN_ID, client_type="s3")
+    checksums = BotoConfig(
+        request_checksum_calculation="when_required", response_checksum_validation="when_required"
+    )
+    return hook.get_client_type(config=hook.config.merge(checksums))
+
+
+def connect(locations: list[str] | None = None) -> tuple[Store, Any]:
+    """The corpus store named by the `news_store_uri` Variable, and the S3 client (or None)
+    that also reads `locations`; one client serves both."""
+    from pipeline.store import open_store
+
+    uri = Variable.get(STORE_URI_VARIABLE, default=DEFAULT_STORE_URI)
+    needs_s3 = any(location.startswith("s3://") for location in [uri, *(locations or [])])
+    client = s3_client() if needs_s3 else None
+    return open_store(uri, s3_client=client), client
+
+
+def pipeline_config() -> Config:
+    """Pipeline settings: the YAML file named by the `news_config_path` Variable, else defaults."""
+    from pipeline.config import load_config
+
+    path = Variable.get(CONFIG_PATH_VARIABLE, default=None)
+    try:
+        return load_config(path)
+    except (OSError, ValueError) as err:
+        raise AirflowFailException(f"pipeline settings {path!r} (Variable {CONFIG_PATH_VARIABLE}): {err}") from err
+
+
+def plan(run_id: str, locations: list[str], shards: int, reprocess: bool, client: Any) -> dict[str, Any]:
+    """What a planning task returns: the run id and its input files grouped into shards."""
+    from pipeline import runner
+    from pipeline.sources import InputError
+
+    try:
+        groups = runner.plan_shards(locations, shards, s3_client=client) if locations else []
+    except InputError as err:
+        raise AirflowFailException(str(err)) from err
+    return {
+        "run_id": run_id,
+        "reprocess": reprocess,
+        "shards": [{"shard": number, "inputs": files} for number, files in enumerate(groups)],
+    }
+
+
+@task(execution_timeout=timedelta(hours=2))
+def extract_shard(run_id: str, shard: int, inputs: list[str]) -> str:
+    """Clean one shard's files into the run's staging area; returns the staging key."""
+    from pipeline import runner
+
+    store, client = connect(inputs)
+    return runner.extract_shard(inputs, store, run_id, shard, pipeline_config(), s3_client=client)
+
+
+@task
+def deduplicate_run(run_id: str, staging_keys: list[str], reprocess: bool) -> dict[str, Any]:
+    """Dedup the staged pages against the persistent index and write the run's objects."""
+    from pipeline import runner
+
+    store, _ = connect()
+    result = runner.deduplicate_run(store, run_id, sorted(staging_keys), pipeline_config(), reprocess=reprocess)
+    return result["counts"]
+
+
+@task(outlets=[news_corpus], execution_timeout=timedelta(minutes=15))
+def commit_run(run_id: str, *, outlet_events: Any = None) -> dict[str, Any]:
+    """Publish the run (its manifest) and tell `news_corpus` subscribers which run to read."""
+    from pipeline import runner
+
+    store, _ = connect()
+    summary = runner.commit_run(store, run_id)
+    outlet_events[news_corpus].extra = {
+        "store": store.uri,
+        "run_id": run_id,
+        "manifest": runner.manifest_key(run_id),
+        "canonical": summary.canonical,
+        "duplicates": summary.duplicates,
+    }
+    return summary.to_dict()
+
+
+def run_stages(planned: XComArg) -> None:
+    """Wire the stages after a planning task (multiple_outputs: run_id, reprocess, shards).
+
+    A plan with no shards maps `extract_shard` to zero tasks: the rest of the run is skipped
+    and no asset event is sent.
+    """
+    staged = extract_shard.partial(run_id=planned["run_id"]).expand_kwargs(planned["shards"])
+    pending = deduplicate_run(run_id=planned["run_id"], staging_keys=staged, reprocess=planned["reprocess"])
+    pending >> commit_run(run_id=planned["run_id"])

@@ -1,0 +1,169 @@
+"""Turn one raw page into a Document: decode, extract the article, read its metadata.
+
+HTML goes through trafilatura; plain-text scrapes are split into lines. Both come out
+as paragraph lines that `boilerplate` then filters. This module looks at one page at a
+time, so it runs in worker processes; rules that need the whole run (site templates)
+live in `boilerplate`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from urllib.parse import urlparse
+
+from pipeline import boilerplate, metadata
+from pipeline.config import CleanConfig
+from pipeline.records import Document, RawPage, Rejection, utc_iso
+
+HTML_TYPES = {"text/html", "application/xhtml+xml"}
+TEXT_TYPES = {"text/plain"}
+BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"\x1f\x8b", b"\x7fELF")
+META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
+
+
+class PageRejected(Exception):
+    """Raised inside cleaning; carries the reason code and a human-readable detail."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def source_of(url: str) -> str:
+    """The site a URL belongs to: its host without "www.", or "file" for local files."""
+    host = urlparse(url).hostname or ""
+    return host.removeprefix("www.") or urlparse(url).scheme or "unknown"
+
+
+def _check_bytes(page: RawPage, config: CleanConfig) -> None:
+    content = page.content
+    if len(content) > config.max_page_bytes:
+        raise PageRejected("too_large", f"{len(content)} bytes, limit {config.max_page_bytes}")
+    if not content.strip():
+        raise PageRejected("empty", "the page has no content")
+    head = content[:8192]
+    if head.startswith(BINARY_MAGIC) or b"\x00" in head:
+        raise PageRejected("binary", "binary content (not text)")
+    if page.content_type not in HTML_TYPES | TEXT_TYPES:
+        raise PageRejected("unsupported_type", f"content type {page.content_type!r} is not HTML or text")
+
+
+def decode(page: RawPage) -> str:
+    """Decode with the declared charset (transport, then <meta>), else strict UTF-8."""
+    declared = page.charset
+    if declared is None and page.content_type in HTML_TYPES:
+        match = META_CHARSET.search(page.content[:4096])
+        declared = match.group(1).decode("ascii", "replace") if match else None
+    encoding = declared or "utf-8"
+    try:
+        return page.content.decode(encoding)
+    except LookupError:
+        raise PageRejected("encoding", f"unknown charset {encoding!r}") from None
+    except UnicodeDecodeError as err:
+        where = "declared" if declared else "assumed (none declared)"
+        raise PageRejected("encoding", f"not valid {encoding} ({where}): {err.reason} at byte {err.start}") from None
+
+
+UNSPACED_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+ERROR_PAGE = re.compile(
+    r"\b(?:page (?:not found|cannot be found|could not be found|does not exist|doesn'?t exist)|"
+    r"(?:error )?404\b|not found|no longer (?:available|exists)|access denied|forbidden)",
+    re.IGNORECASE,
+)
+
+
+def _trafilatura_pass(tree, url: str, precise: bool):  # noqa: ANN001, ANN202 (lxml tree, trafilatura Document)
+    import trafilatura
+
+    return trafilatura.bare_extraction(
+        tree,
+        url=url,
+        with_metadata=not precise,
+        favor_precision=precise,
+        include_comments=False,
+        include_tables=True,
+        include_images=False,
+        include_links=not precise,  # link density per block tells teasers from text
+        include_formatting=not precise,
+        deduplicate=False,  # its process-wide cache would make output depend on order
+    )
+
+
+def _check_article(blocks: list[boilerplate.Block], title: str | None, config: CleanConfig) -> None:
+    """Reject pages that are not articles: error pages and link-list (index) pages."""
+    words = sum(block.words for block in blocks)
+    first_lines = " ".join([title or "", *(block.text for block in blocks[:3])])
+    if words <= config.error_page_max_words and ERROR_PAGE.search(first_lines):
+        raise PageRejected("error_page", f"reads as an error page ({words} words): {first_lines[:80]!r}")
+    chars = sum(len(block.text) for block in blocks)
+    density = sum(block.link_chars for block in blocks) / max(1, chars)
+    if density >= config.index_link_density:
+        raise PageRejected("index_page", f"{density:.0%} of the text is links (limit {config.index_link_density:.0%})")
+
+
+def _extract_html(html: str, url: str, config: CleanConfig) -> dict:
+    import trafilatura
+
+    tree = trafilatura.load_html(html)
+    if tree is None:
+        raise PageRejected("no_article", "the HTML cannot be parsed")
+    main = _trafilatura_pass(tree, url, precise=False)
+    if main is None or not (main.text or "").strip():
+        raise PageRejected("no_article", "no article text found in the HTML")
+    blocks = boilerplate.blocks_from_xml(main.body)
+    _check_article(blocks, main.title, config)
+    precise = _trafilatura_pass(tree, url, precise=True)
+    lines, removed = boilerplate.select_blocks(blocks, (precise.text or "") if precise else "", main.title, config)
+    fields = metadata.html_metadata(tree, url, main)
+    return {"lines": lines, "removed": dict(removed), **fields}
+
+
+def extract(page: RawPage, config: CleanConfig) -> Document | Rejection:
+    """Clean one page, or say why it cannot be an article."""
+    fetched_at = utc_iso(page.fetched_at)
+    content_sha = hashlib.sha256(page.content).hexdigest()
+    try:
+        _check_bytes(page, config)
+        text = decode(page)
+        if page.content_type in HTML_TYPES:
+            fields = _extract_html(text, page.url, config)
+        else:
+            fields = {"lines": text.splitlines()}
+    except PageRejected as rejected:
+        return Rejection(page.url, rejected.reason, rejected.detail, fetched_at, content_sha)
+    except Exception as err:  # noqa: BLE001 (a broken page must never stop the run)
+        return Rejection(page.url, "extraction_error", f"{type(err).__name__}: {err}", fetched_at, content_sha)
+    lines = fields.pop("lines")
+    return Document(
+        url=page.url,
+        text="\n".join(lines),
+        fetched_at=fetched_at,
+        content_sha=content_sha,
+        source=source_of(page.url),
+        content_type=page.content_type,
+        **fields,
+    )
+
+
+def word_count(text: str) -> int:
+    """Words, counting scripts written without spaces (Chinese, Japanese) at two characters a word."""
+    unspaced = len(UNSPACED_SCRIPT.findall(text))
+    return len(text.split()) + unspaced // 2
+
+
+def finish(doc: Document, config: CleanConfig) -> Document | Rejection:
+    """Final checks once boilerplate is gone: enough text left, and its language."""
+    words = word_count(doc.text)
+    if len(doc.text) < config.min_text_chars or words < config.min_text_words:
+        return Rejection(
+            doc.url,
+            "too_short",
+            f"{words} words / {len(doc.text)} characters after cleaning "
+            f"(minimum {config.min_text_words} / {config.min_text_chars})",
+            doc.fetched_at,
+            doc.content_sha,
+        )
+    doc.language = metadata.language(doc.text)
+    return doc

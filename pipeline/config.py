@@ -1,0 +1,87 @@
+"""Tunable settings, with defaults that work out of the box.
+
+Every threshold the pipeline uses lives here, so operators change behaviour with a
+YAML file (`--config FILE`) and never by editing code. `docs/dedup.md` explains why
+the deduplication defaults have the values they have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class CleanConfig:
+    max_page_bytes: int = 10_000_000  # larger pages are rejected as "too_large"
+    min_text_chars: int = 200  # shorter cleaned texts are rejected as "too_short"
+    min_text_words: int = 40
+    # A short line seen on at least this many otherwise different pages of one host,
+    # and on at least this share of the host's pages in the run, is that host's
+    # template (chrome), not content.
+    template_min_pages: int = 2
+    template_min_share: float = 0.0
+    learn_templates: bool = True  # learn site templates in each run (and remember them)
+    # Cross-run template memory: sites with fewer pages than this in a run remember all
+    # their short lines, so later runs can tell template from content; a remembered
+    # line is template once seen on template_memory_min_pages pages over the last
+    # template_memory_runs runs.
+    template_memory_small_site: int = 10
+    template_memory_min_pages: int = 3
+    template_memory_runs: int = 50
+    template_memory_max_lines: int = 2000  # per site and run, the most frequent first
+    # Block rules for HTML (docs/cleaning.md): the precision-minded extraction bounds the
+    # article unless it kept less than this share of the words.
+    precise_min_share: float = 0.5
+    teaser_max_words: int = 25  # link-dense blocks up to this long, in runs, are teasers
+    teaser_link_density: float = 0.7
+    # Non-articles: pages whose extracted text is mostly links are "index_page"; short
+    # pages that read as errors ("Page not found") are "error_page".
+    index_link_density: float = 0.65
+    error_page_max_words: int = 150
+    workers: int = 0  # processes for cleaning; 0 means one per CPU core
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    num_perm: int = 128  # MinHash permutations
+    bands: int = 64  # LSH bands x rows must equal num_perm; see docs/dedup.md
+    rows: int = 2
+    shingle_words: int = 5  # words per shingle
+    seed: int = 1  # MinHash permutation seed; changing it invalidates stored indexes
+    jaccard_threshold: float = 0.5  # verified Jaccard at or above this joins a story
+    containment_threshold: float = 0.8  # share of the smaller text found in the other
+    min_containment_shingles: int = 30  # smaller text needs this many shingles for containment
+
+
+@dataclass(frozen=True)
+class Config:
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+
+
+def _apply(obj: Any, overrides: dict[str, Any], path: str = "") -> Any:
+    """Return `obj` with `overrides` applied, rejecting unknown keys by name."""
+    known = {f.name: f for f in fields(obj)}
+    changes = {}
+    for key, value in overrides.items():
+        if key not in known:
+            raise ValueError(f"unknown setting {path}{key!r}; known: {', '.join(sorted(known))}")
+        current = getattr(obj, key)
+        changes[key] = _apply(current, value, f"{path}{key}.") if is_dataclass(current) else value
+    return replace(obj, **changes)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """The default configuration, overridden by a YAML file when one is given."""
+    config = Config()
+    if path is None:
+        return config
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    config = _apply(config, data)
+    if config.dedup.bands * config.dedup.rows != config.dedup.num_perm:
+        raise ValueError("dedup.bands * dedup.rows must equal dedup.num_perm")
+    return config

@@ -1,0 +1,118 @@
+"""Reading the corpus the way docs/corpus.md tells downstream readers to, plus the landing layout.
+
+Readers trust only objects a run manifest lists, in manifest `sequence` order, and a later
+record of a story supersedes an earlier one. Everything here goes through the `Store`
+protocol, so it reads a local folder and an S3 prefix alike.
+
+The landing area (`landing/dt=YYYY-MM-DD/hour=HH/`) is where operators drop raw pages for
+the scheduled ingest; its layout lives here so the DAGs, the Airflow plugin's macros and any
+uploader agree on it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from pipeline.output import decode_jsonl_gz
+from pipeline.store import Store
+
+LANDING_ROOT = "landing/"
+
+
+def landing_prefix(hour: datetime) -> str:
+    """Key prefix of the landing partition holding raw pages that arrived in `hour` (UTC)."""
+    if hour.tzinfo is None:
+        hour = hour.replace(tzinfo=timezone.utc)
+    hour = hour.astimezone(timezone.utc)
+    return f"{LANDING_ROOT}dt={hour:%Y-%m-%d}/hour={hour:%H}/"
+
+
+def landing_prefixes(start: datetime, end: datetime) -> list[str]:
+    """Landing partitions of every hour that overlaps the window [start, end)."""
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=timezone.utc)
+    if end.tzinfo is None:
+        end = end.replace(tzinfo=timezone.utc)
+    hour = start.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    prefixes = []
+    while hour < end:
+        prefixes.append(landing_prefix(hour))
+        hour += timedelta(hours=1)
+    return prefixes
+
+
+def read_manifests(store: Store) -> list[dict[str, Any]]:
+    """Manifests of all committed runs, in commit (`sequence`) order."""
+    manifests = [
+        json.loads(store.get(key)) for key in store.list("runs/") if key.endswith("/manifest.json")
+    ]
+    return sorted(manifests, key=lambda manifest: manifest["sequence"])
+
+
+def _records(store: Store, manifests: list[dict[str, Any]], kind: str) -> Iterator[dict[str, Any]]:
+    for manifest in manifests:
+        for key in manifest["objects"][kind]:
+            yield from decode_jsonl_gz(store.get(key))
+
+
+def iter_articles(store: Store, manifests: list[dict[str, Any]] | None = None) -> Iterator[dict[str, Any]]:
+    """The current record of every story: the one from the highest-sequence run that wrote it.
+
+    Reads newest run first and remembers only story ids, so memory stays small.
+    """
+    manifests = read_manifests(store) if manifests is None else manifests
+    newest_first = sorted(manifests, key=lambda manifest: manifest["sequence"], reverse=True)
+    seen: set[str] = set()
+    for article in _records(store, newest_first, "articles"):
+        if article["id"] not in seen:
+            seen.add(article["id"])
+            yield article
+
+
+def iter_lineage(store: Store, manifests: list[dict[str, Any]] | None = None) -> Iterator[dict[str, Any]]:
+    """Every lineage row of the given runs (default: all committed runs)."""
+    yield from _records(store, read_manifests(store) if manifests is None else manifests, "lineage")
+
+
+def corpus_report(
+    store: Store, manifests: list[dict[str, Any]] | None = None, top: int = 10
+) -> dict[str, Any]:
+    """Counts by source, duplicate rate and the stories with the most copies, over the given runs."""
+    manifests = read_manifests(store) if manifests is None else manifests
+    totals: Counter[str] = Counter()
+    rejected: Counter[str] = Counter()
+    for manifest in manifests:
+        counts = manifest["counts"]
+        totals.update({name: counts[name] for name in ("pages_in", "canonical", "duplicates", "already_ingested")})
+        rejected.update(counts["rejected"])
+
+    articles = {article["id"]: article for article in iter_articles(store, manifests)}
+    pages_per_story = Counter(
+        row["article_id"] for row in iter_lineage(store, manifests) if row["status"] != "rejected"
+    )
+    placed = totals["canonical"] + totals["duplicates"]
+    return {
+        "runs": [manifest["run_id"] for manifest in manifests],
+        "first_commit": manifests[0]["committed_at"] if manifests else None,
+        "last_commit": manifests[-1]["committed_at"] if manifests else None,
+        "pages_in": totals["pages_in"],
+        "canonical": totals["canonical"],
+        "duplicates": totals["duplicates"],
+        "already_ingested": totals["already_ingested"],
+        "rejected": dict(rejected.most_common()),
+        "duplicate_rate": round(totals["duplicates"] / placed, 4) if placed else 0.0,
+        "articles_by_source": dict(Counter(a["source"] for a in articles.values()).most_common()),
+        "biggest_stories": [
+            {
+                "id": story_id,
+                "pages": pages,
+                "title": articles[story_id]["title"] if story_id in articles else None,
+                "url": articles[story_id]["url"] if story_id in articles else None,
+            }
+            for story_id, pages in pages_per_story.most_common(top)
+        ],
+    }

@@ -1,0 +1,160 @@
+"""Article metadata: publication time, authors, site name, canonical URL, language.
+
+Publication times matter most: deduplication keeps the earliest-published copy of a
+story. Publishers declare them in several places, so the declared ones are tried in
+order of trust (Open Graph / schema.org / <time>) before trafilatura's own guess
+(htmldate, day only) and before a date line in the text. Every time comes out as ISO
+8601: UTC ("...Z") when the page gave a timezone, without offset when it gave none,
+and a bare day when it gave no time of day.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+from urllib.parse import urljoin
+
+from lxml import html as lxml_html
+
+from pipeline.records import utc_iso
+
+# A line that is only a date, with an optional weekday, time and "updated" time.
+_MONTH_DAY = r"\d{1,2}\.? \w+\.? \d{4}|\w+\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4}"
+DATE_LINE = re.compile(
+    rf"(?:(?:published|posted|updated|date)\s*:?\s*)?(?:\w+,? )?"
+    rf"(?:\d{{4}}-\d\d-\d\d(?:[t ][\d:.]+(?:z|[+-]\d\d:?\d\d)?)?|\d{{1,2}}[./]\d{{1,2}}[./]\d{{4}}|{_MONTH_DAY})"
+    r"(?:,? (?:at )?\d{1,2}[:.]\d\d(?::\d\d)?(?: ?[ap]\.?m\.?)?(?: ?[a-z]{2,4})?)?"
+    r"(?:,? updated:? ?\d{1,2}[:.]\d\d)?",
+    re.IGNORECASE,
+)
+TIME_OF_DAY = re.compile(r"\d{1,2}[:.]\d\d|\d\s?[ap]\.?m\b", re.IGNORECASE)
+# Where publishers declare the publication time, most trusted first.
+DATE_XPATHS = (
+    '//meta[@property="article:published_time"]/@content',
+    '//meta[@itemprop="datePublished"]/@content',
+    '//meta[@name="pubdate" or @name="publishdate" or @name="publish-date" or @name="date" '
+    'or @name="DC.date.issued" or @name="dcterms.created" or @name="parsely-pub-date" '
+    'or @name="sailthru.date" or @property="og:published_time"]/@content',
+    '//*[@itemprop="datePublished"]/@datetime',
+    "//time[@datetime][1]/@datetime",
+)
+
+
+def is_date_line(line: str) -> bool:
+    """True when a line says nothing but a date (a dateline, a byline's time stamp)."""
+    return len(line) <= 80 and DATE_LINE.fullmatch(line.strip()) is not None
+
+
+def normalise_date(value: str) -> str | None:
+    """ISO 8601 for a date or time written in any common way, or None if it is not one."""
+    value = value.strip()
+    if not value or len(value) > 80:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        has_time = "T" in value or " " in value.strip()
+    except ValueError:
+        moment, has_time = _parse_free_text(value), bool(TIME_OF_DAY.search(value))
+    if moment is None or not 1990 <= moment.year <= 2100:
+        return None
+    if moment.tzinfo is not None:
+        return utc_iso(moment)
+    if not has_time:
+        return moment.date().isoformat()
+    return moment.isoformat(timespec="seconds")
+
+
+def _parse_free_text(value: str) -> datetime | None:
+    import dateparser  # slow to import, and only needed for dates written in words
+
+    cleaned = re.sub(r"^(?:published|posted|updated|date)\s*:?\s*", "", value, flags=re.IGNORECASE)
+    cleaned = re.sub(r",? updated:?.*$", "", cleaned, flags=re.IGNORECASE)
+    return dateparser.parse(cleaned, settings={"STRICT_PARSING": True, "PREFER_DAY_OF_MONTH": "first"})
+
+
+def date_from_line(line: str) -> str | None:
+    """The publication time a date-only line gives, or None when the line is not one."""
+    return normalise_date(line) if is_date_line(line) else None
+
+
+def _json_ld(tree: lxml_html.HtmlElement) -> Iterator[dict[str, Any]]:
+    for script in tree.xpath('//script[@type="application/ld+json"]'):
+        try:
+            data = json.loads(script.text_content())
+        except ValueError:
+            continue
+        stack = [data]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, dict):
+                yield item
+                stack.extend(v for v in item.values() if isinstance(v, (list, dict)))
+
+
+def published_time(tree: lxml_html.HtmlElement, fallback: str | None) -> str | None:
+    """The declared publication time, else trafilatura's day (`fallback`)."""
+    candidates = [str(v) for xpath in DATE_XPATHS[:3] for v in tree.xpath(xpath)]
+    candidates += [str(item["datePublished"]) for item in _json_ld(tree) if item.get("datePublished")]
+    candidates += [str(v) for xpath in DATE_XPATHS[3:] for v in tree.xpath(xpath)]
+    for candidate in candidates:
+        if date := normalise_date(candidate):
+            return date
+    return normalise_date(fallback) if fallback else None
+
+
+def _names(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return _names(value.get("name"))
+    if isinstance(value, list):
+        return [name for item in value for name in _names(item)]
+    return []
+
+
+def authors(tree: lxml_html.HtmlElement, extracted: str | None) -> str | None:
+    """Authors as "A; B": trafilatura's byline reading, else schema.org or <meta name=author>."""
+    names = [name.strip() for name in (extracted or "").split(";")]
+    if not any(names):
+        names = [n for item in _json_ld(tree) if item.get("@type") != "Organization" for n in _names(item.get("author"))]
+    if not any(names):
+        names = [str(v) for v in tree.xpath('//meta[@name="author"]/@content')]
+    unique = list(dict.fromkeys(" ".join(name.split()) for name in names if name.strip()))
+    return "; ".join(unique) or None
+
+
+def canonical_url(tree: lxml_html.HtmlElement, url: str) -> str | None:
+    """<link rel=canonical>, else og:url, made absolute; None when it is the page's own URL."""
+    for xpath in ('//link[@rel="canonical"]/@href', '//meta[@property="og:url"]/@content'):
+        for href in tree.xpath(xpath):
+            absolute = urljoin(url, str(href).strip())
+            if absolute.startswith(("http://", "https://")):
+                return absolute
+    return None
+
+
+def language(text: str) -> str | None:
+    """ISO 639-1 code of the text, from py3langid (offline, ships its model)."""
+    import py3langid
+
+    if not text.strip():
+        return None
+    code, _ = py3langid.classify(text[:5000])
+    return code
+
+
+def html_metadata(tree: lxml_html.HtmlElement, url: str, extracted: Any) -> dict[str, Any]:
+    """Metadata of an HTML page, from its parsed markup and trafilatura's `Document` for it."""
+    site_names = tree.xpath('//meta[@property="og:site_name"]/@content')
+    return {
+        "title": extracted.title,
+        "author": authors(tree, extracted.author),
+        "published_at": published_time(tree, extracted.date),
+        "sitename": extracted.sitename or (str(site_names[0]) if site_names else None),
+        "canonical_url": canonical_url(tree, url),
+    }

@@ -1,0 +1,88 @@
+"""What downstream readers get: article and lineage records, as gzipped JSON Lines.
+
+The record shapes are the data contract documented in docs/corpus.md; bump
+SCHEMA_VERSION whenever a field changes meaning or disappears.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from pipeline.records import Decision, Document, Rejection
+from pipeline.store import Store
+
+SCHEMA_VERSION = "1.0"
+PART_SIZE = 5000  # records per object: small enough to stream, large enough to list cheaply
+
+
+def encode_jsonl_gz(rows: Iterable[dict[str, Any]]) -> bytes:
+    """Gzipped JSON Lines with a fixed gzip timestamp, so equal rows give equal bytes."""
+    text = "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)
+    return gzip.compress(text.encode(), mtime=0)
+
+
+def decode_jsonl_gz(data: bytes) -> Iterator[dict[str, Any]]:
+    for line in gzip.decompress(data).decode().splitlines():
+        if line:
+            yield json.loads(line)
+
+
+def write_parts(store: Store, prefix: str, rows: list[dict[str, Any]]) -> list[str]:
+    """Write rows as `<prefix>/part-00000.jsonl.gz`, ...; return the keys written."""
+    keys = []
+    for number, start in enumerate(range(0, len(rows), PART_SIZE)):
+        key = f"{prefix}/part-{number:05d}.jsonl.gz"
+        store.put(key, encode_jsonl_gz(rows[start : start + PART_SIZE]))
+        keys.append(key)
+    return keys
+
+
+def article_row(doc: Document, decision: Decision, duplicates: list[dict], run_id: str) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "id": decision.story_id,
+        "url": doc.url,
+        "declared_canonical_url": doc.canonical_url,
+        "title": doc.title,
+        "text": doc.text,
+        "author": doc.author,
+        "published_at": doc.published_at,
+        "fetched_at": doc.fetched_at,
+        "source": doc.source,
+        "sitename": doc.sitename,
+        "language": doc.language,
+        "content_sha256": doc.content_sha,
+        "duplicates": duplicates,
+        "run_id": run_id,
+    }
+
+
+def lineage_row(item: Document | Rejection, decision: Decision | None, run_id: str) -> dict[str, Any]:
+    row = {
+        "schema_version": SCHEMA_VERSION,
+        "url": item.url,
+        "fetched_at": item.fetched_at,
+        "content_sha256": item.content_sha,
+        "run_id": run_id,
+        "status": "rejected",
+        "article_id": None,
+        "canonical_url": None,
+        "similarity": None,
+        "method": None,
+        "reason": None,
+        "detail": None,
+    }
+    if isinstance(item, Rejection):
+        row.update(reason=item.reason, detail=item.detail)
+    elif decision is not None:
+        row.update(
+            status=decision.status,
+            article_id=decision.story_id,
+            canonical_url=decision.canonical_url,
+            similarity=decision.similarity,
+            method=decision.method,
+        )
+    return row

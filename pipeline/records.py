@@ -1,0 +1,102 @@
+"""Plain records passed between the pipeline's stages.
+
+Every stage takes and returns these dataclasses, so a stage can run in another
+process (or another Airflow task) as long as the records are serialised with
+`to_dict` / `from_dict`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build a dataclass from a dict, ignoring keys the class does not know."""
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class RawPage:
+    """One fetched or archived page, exactly as it arrived."""
+
+    url: str
+    content: bytes
+    content_type: str  # media type only, e.g. "text/html"
+    fetched_at: datetime  # timezone-aware UTC
+    charset: str | None = None  # charset declared by the transport, if any
+    origin: str = ""  # where it was read from (file path, WARC path, store key)
+
+
+@dataclass
+class Rejection:
+    """A page that will not become an article, and why."""
+
+    url: str
+    reason: str  # short machine-readable code, e.g. "binary", "empty"
+    detail: str = ""  # human-readable explanation
+    fetched_at: str | None = None
+    content_sha: str | None = None  # hash of the raw bytes, when they were read
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Rejection:
+        return _from_dict(cls, data)
+
+
+@dataclass
+class Document:
+    """A cleaned page: article text plus metadata, before deduplication."""
+
+    url: str
+    text: str  # paragraphs separated by blank lines; title not included
+    fetched_at: str  # ISO 8601
+    content_sha: str  # hash of the raw bytes, for "already ingested" checks
+    title: str | None = None
+    author: str | None = None
+    published_at: str | None = None  # ISO 8601, with timezone when known
+    sitename: str | None = None
+    language: str | None = None  # ISO 639-1
+    canonical_url: str | None = None  # <link rel=canonical> as declared by the page
+    source: str = ""  # host of the URL
+    content_type: str = "text/html"
+    removed: dict[str, int] = field(default_factory=dict)  # boilerplate lines removed, by rule
+
+    @property
+    def sort_time(self) -> str:
+        """When the story was first out: publication date, else fetch time."""
+        return self.published_at or self.fetched_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Document:
+        return _from_dict(cls, data)
+
+
+@dataclass
+class Decision:
+    """What deduplication decided for one document."""
+
+    status: str  # "canonical" or "duplicate"
+    story_id: str
+    canonical_url: str
+    similarity: float | None = None  # to the story's canonical; None for the canonical itself
+    method: str | None = None  # "exact", "jaccard" or "containment"
+
+
+def utc_iso(moment: datetime) -> str:
+    """ISO 8601 in UTC ("2020-09-14T10:34:49Z"), the one time format of the corpus.
+
+    A naive datetime is taken to be UTC already.
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,322 @@
+"""The ingest run, as stages a scheduler can call separately or `ingest` calls in a row.
+
+    plan_shards -> extract_shard (per shard, parallel) -> deduplicate_run -> commit_run
+
+Extraction looks at one page at a time and runs in worker processes. Everything that
+needs the whole run or the persistent index (site templates, dedup, writing) happens
+in `deduplicate_run`, under the store's lock. `commit_run` writes the manifest last:
+until then nothing the run wrote is visible to readers or to later runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from itertools import islice
+from typing import Any
+
+from pipeline import boilerplate, clean, index, output
+from pipeline.config import CleanConfig, Config
+from pipeline.dedup import Deduplicator
+from pipeline.records import Decision, Document, RawPage, Rejection, utc_iso
+from pipeline.sources import InputFile, list_inputs, read_input
+from pipeline.store import LockBusy, Store, acquire_lock, release_lock
+
+LOCK_NAME = "index"
+
+
+@dataclass
+class RunSummary:
+    """What one run did; the manifest's counts, and the operator's summary table."""
+
+    run_id: str
+    pages_in: int = 0
+    canonical: int = 0
+    duplicates: int = 0
+    already_ingested: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    objects: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> RunSummary:
+        counts = manifest["counts"]
+        objects = manifest["objects"]
+        return cls(
+            run_id=manifest["run_id"],
+            pages_in=counts["pages_in"],
+            canonical=counts["canonical"],
+            duplicates=counts["duplicates"],
+            already_ingested=counts["already_ingested"],
+            rejected=counts["rejected"],
+            seconds=counts["seconds"],
+            objects=objects["articles"] + objects["lineage"] + [objects["index"]],
+        )
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A run id from the time, sortable and safe in object keys: 20261122T061500Z."""
+    return (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def manifest_key(run_id: str) -> str:
+    return f"runs/{run_id}/manifest.json"
+
+
+def plan_shards(inputs: list[str], shards: int, s3_client=None) -> list[list[str]]:
+    """Group the input files into at most `shards` groups of similar total size."""
+    groups: list[list[str]] = [[] for _ in range(max(1, shards))]
+    sizes = [0] * len(groups)
+    for file in sorted(list_inputs(inputs, s3_client), key=lambda f: -f.size):
+        smallest = sizes.index(min(sizes))
+        groups[smallest].append(file.uri)
+        sizes[smallest] += file.size
+    return [sorted(group) for group in groups if group]
+
+
+# --- extraction: one page at a time, in worker processes -------------------------------------
+
+
+def _pages(files: list[InputFile], config: CleanConfig, s3_client) -> Iterator[RawPage | Rejection]:
+    for file in files:
+        yield from read_input(file, config.max_page_bytes, s3_client)
+
+
+def _extract_or_pass(item: RawPage | Rejection, config: CleanConfig) -> Document | Rejection:
+    return item if isinstance(item, Rejection) else clean.extract(item, config)
+
+
+def _bounded_map(executor: Executor, fn: Callable, items: Iterable, window: int) -> Iterator:
+    """executor.map that keeps at most `window` items in flight, so a huge WARC streams."""
+    items = iter(items)
+    pending: list[Future] = [executor.submit(fn, item) for item in islice(items, window)]
+    while pending:
+        result = pending.pop(0).result()
+        pending.extend(executor.submit(fn, item) for item in islice(items, 1))
+        yield result
+
+
+def extract_files(
+    files: list[InputFile], config: CleanConfig, s3_client=None, on_page: Callable[[], None] | None = None
+) -> list[Document | Rejection]:
+    """Clean every page of the input files, using one process per core."""
+    workers = config.workers or os.cpu_count() or 1
+    work = partial(_extract_or_pass, config=config)
+    results = []
+    with ProcessPoolExecutor(max_workers=workers) as executor:
+        for result in _bounded_map(executor, work, _pages(files, config, s3_client), window=8 * workers):
+            results.append(result)
+            if on_page:
+                on_page()
+    return results
+
+
+def _staging_key(run_id: str, shard: int) -> str:
+    return f"staging/{run_id}/extract-{shard:05d}.jsonl.gz"
+
+
+def extract_shard(
+    inputs: list[str], store: Store, run_id: str, shard: int, config: Config, s3_client=None
+) -> str:
+    """Clean one shard's input files into a staging object; return its key (idempotent)."""
+    items = extract_files(list_inputs(inputs, s3_client), config.clean, s3_client)
+    rows = ({"kind": type(item).__name__, **item.to_dict()} for item in items)
+    key = _staging_key(run_id, shard)
+    store.put(key, output.encode_jsonl_gz(rows))
+    return key
+
+
+def _read_staging(store: Store, keys: list[str]) -> list[Document | Rejection]:
+    kinds = {"Document": Document, "Rejection": Rejection}
+    return [
+        kinds[row.pop("kind")].from_dict(row)
+        for key in keys
+        for row in output.decode_jsonl_gz(store.get(key))
+    ]
+
+
+# --- run level: templates, dedup, writing -----------------------------------------------------
+
+
+def _item_key(item: Document | Rejection) -> int:
+    return index.page_key(item.url, item.content_sha, item.fetched_at)
+
+
+def _split_seen(
+    items: list[Document | Rejection], seen: set[int], reprocess: bool
+) -> tuple[list[Document | Rejection], int]:
+    """Drop pages ingested by an earlier run (or twice in this one); count them."""
+    fresh, skipped, keys = [], 0, set()
+    for item in items:
+        key = _item_key(item)
+        if key in keys or (key in seen and not reprocess):
+            skipped += 1
+            continue
+        keys.add(key)
+        fresh.append(item)
+    return fresh, skipped
+
+
+def process(
+    store: Store, run_id: str, items: list[Document | Rejection], config: Config, reprocess: bool = False
+) -> dict[str, Any]:
+    """Everything after extraction, against the index in the store; the caller holds the lock."""
+    started = time.monotonic()
+    state = index.load_index(store)
+    fresh, already = _split_seen(items, state.seen, reprocess)
+    docs = [item for item in fresh if isinstance(item, Document)]
+    boilerplate.remove_boilerplate(docs, config.clean)
+    finished = [clean.finish(doc, config.clean) for doc in docs]
+    rejections = [item for item in fresh if isinstance(item, Rejection)]
+    rejections += [item for item in finished if isinstance(item, Rejection)]
+    docs = [item for item in finished if isinstance(item, Document)]
+
+    dedup = Deduplicator(config.dedup, list(state.stories.values()), state.exact)
+    decisions = dedup.assign(docs)
+    articles, lineage = _records(docs, decisions, rejections, run_id)
+
+    prefix = f"run={run_id}"
+    segment_key = f"{index.SEGMENT_PREFIX}{run_id}.npz"
+    store.put(
+        segment_key,
+        index.encode_segment(
+            [dedup.stories[story_id] for story_id in dedup.new_story_ids],
+            dedup.new_exact,
+            [_item_key(item) for item in fresh],
+        ),
+    )
+    counts = Counter(decision.status for decision in decisions)
+    return {
+        "run_id": run_id,
+        "counts": {
+            "pages_in": len(items),
+            "canonical": counts["canonical"],
+            "duplicates": counts["duplicate"],
+            "already_ingested": already,
+            "rejected": dict(Counter(r.reason for r in rejections)),
+            "seconds": round(time.monotonic() - started, 3),
+        },
+        "objects": {
+            "articles": output.write_parts(store, f"articles/{prefix}", articles),
+            "lineage": output.write_parts(store, f"lineage/{prefix}", lineage),
+            "index": segment_key,
+        },
+    }
+
+
+def _records(
+    docs: list[Document], decisions: list[Decision], rejections: list[Rejection], run_id: str
+) -> tuple[list[dict], list[dict]]:
+    """Article rows (one per canonical, with the copies folded into it) and lineage rows."""
+    copies: dict[str, list[dict]] = {}
+    for doc, decision in zip(docs, decisions, strict=True):
+        if decision.status == "duplicate":
+            copies.setdefault(decision.story_id, []).append(
+                {"url": doc.url, "similarity": decision.similarity, "method": decision.method}
+            )
+    articles = [
+        output.article_row(doc, decision, copies.get(decision.story_id, []), run_id)
+        for doc, decision in zip(docs, decisions, strict=True)
+        if decision.status == "canonical"
+    ]
+    lineage = [
+        output.lineage_row(doc, decision, run_id) for doc, decision in zip(docs, decisions, strict=True)
+    ]
+    lineage += [output.lineage_row(rejection, None, run_id) for rejection in rejections]
+    return articles, lineage
+
+
+def _committed(store: Store, run_id: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(store.get(manifest_key(run_id)))
+    except KeyError:
+        return None
+
+
+def deduplicate_run(
+    store: Store, run_id: str, staging_keys: list[str], config: Config, reprocess: bool = False
+) -> dict[str, Any]:
+    """Dedup the run's staged pages and write its objects; holds the lock until commit_run.
+
+    Safe to retry: the same run id rewrites the same keys, and a committed run is left alone.
+    """
+    committed = _committed(store, run_id)
+    if committed is not None:
+        return committed
+    acquire_lock(store, LOCK_NAME, owner=run_id)
+    result = process(store, run_id, _read_staging(store, staging_keys), config, reprocess)
+    store.put(f"staging/{run_id}/result.json", json.dumps(result).encode())
+    return result
+
+
+def commit_run(store: Store, run_id: str) -> RunSummary:
+    """Publish the run: manifest last, then HEAD; release the lock and drop staging."""
+    committed = _committed(store, run_id)
+    if committed is None:
+        result = json.loads(store.get(f"staging/{run_id}/result.json"))
+        _write_manifest(store, result)
+        committed = _committed(store, run_id)
+    release_lock(store, LOCK_NAME, owner=run_id)
+    for key in store.list(f"staging/{run_id}/"):
+        store.delete(key)
+    return RunSummary.from_manifest(committed)  # type: ignore[arg-type]
+
+
+def _write_manifest(store: Store, result: dict[str, Any]) -> None:
+    runs = index.committed_runs(store)
+    manifest = {
+        "schema_version": output.SCHEMA_VERSION,
+        "sequence": len(runs) + 1,
+        "committed_at": utc_iso(datetime.now(UTC)),
+        **result,
+    }
+    store.put(manifest_key(result["run_id"]), json.dumps(manifest, indent=1).encode())
+    index.record_commit(store, result["run_id"], result["objects"]["index"])
+
+
+def ingest(
+    inputs: list[str],
+    store: Store,
+    run_id: str | None = None,
+    config: Config | None = None,
+    s3_client=None,
+    reprocess: bool = False,
+    on_page: Callable[[], None] | None = None,
+) -> RunSummary:
+    """The whole run on one machine: the same stages a scheduler runs, without staging objects."""
+    started = time.monotonic()
+    config = config or Config()
+    run_id = run_id or new_run_id()
+    if _committed(store, run_id) is not None:
+        return RunSummary.from_manifest(_committed(store, run_id))  # type: ignore[arg-type]
+    items = extract_files(list_inputs(inputs, s3_client), config.clean, s3_client, on_page)
+    acquire_lock(store, LOCK_NAME, owner=run_id)
+    try:
+        result = process(store, run_id, items, config, reprocess)
+        result["counts"]["seconds"] = round(time.monotonic() - started, 3)
+        _write_manifest(store, result)
+    finally:
+        release_lock(store, LOCK_NAME, owner=run_id)
+    return RunSummary.from_manifest(_committed(store, run_id))  # type: ignore[arg-type]
+
+
+__all__ = [
+    "LockBusy",
+    "RunSummary",
+    "commit_run",
+    "deduplicate_run",
+    "extract_shard",
+    "ingest",
+    "new_run_id",
+    "plan_shards",
+]

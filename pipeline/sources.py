@@ -1,0 +1,154 @@
+"""Where raw pages come from: folders, single files, WARC archives, and S3 prefixes.
+
+`list_inputs` turns locations into input files (so a scheduler can shard them) and
+`read_input` turns one input file into raw pages. Anything that cannot become a page
+is returned as a Rejection with its reason, never dropped.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import Message
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pipeline.records import RawPage, Rejection, utc_iso
+
+WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
+PAGE_TYPES = {".html": "text/html", ".htm": "text/html", ".txt": "text/plain"}
+
+
+class InputError(ValueError):
+    """An input location does not exist or cannot be listed."""
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file to read: a local path or an `s3://bucket/key` URI."""
+
+    uri: str
+    size: int
+    modified: datetime
+
+    @property
+    def is_warc(self) -> bool:
+        return self.uri.lower().endswith(WARC_SUFFIXES)
+
+
+def _is_hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _local_file(path: Path) -> InputFile:
+    stat = path.stat()
+    return InputFile(str(path.resolve()), stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+
+
+def _list_s3(uri: str, s3_client) -> list[InputFile]:
+    from pipeline.store import _s3_errors
+
+    parsed = urlparse(uri)
+    bucket, prefix = parsed.netloc, parsed.path.lstrip("/")
+    files = []
+    with _s3_errors(uri):
+        for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                name = item["Key"].rsplit("/", 1)[-1]
+                if not name.startswith(".") and not item["Key"].endswith("/"):
+                    files.append(
+                        InputFile(f"s3://{bucket}/{item['Key']}", item["Size"], item["LastModified"])
+                    )
+    return files
+
+
+def list_inputs(locations: Iterable[str], s3_client=None) -> list[InputFile]:
+    """Expand folders and S3 prefixes into input files, in a stable order."""
+    files: list[InputFile] = []
+    for location in locations:
+        if location.startswith("s3://"):
+            if s3_client is None:
+                from pipeline.store import make_s3_client
+
+                s3_client = make_s3_client()
+            files.extend(_list_s3(location, s3_client))
+            continue
+        path = Path(location.removeprefix("file://"))
+        if path.is_dir():
+            files.extend(
+                _local_file(p) for p in sorted(path.rglob("*")) if p.is_file() and not _is_hidden(p, path)
+            )
+        elif path.is_file():
+            files.append(_local_file(path))
+        else:
+            raise InputError(f"input {location!r} does not exist")
+    unique = {f.uri: f for f in files}
+    return sorted(unique.values(), key=lambda f: f.uri)
+
+
+def _open_binary(uri: str, s3_client):
+    if uri.startswith("s3://"):
+        parsed = urlparse(uri)
+        return s3_client.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"]
+    return open(uri, "rb")
+
+
+def _file_url(uri: str) -> str:
+    return uri if uri.startswith("s3://") else Path(uri).as_uri()
+
+
+def read_input(file: InputFile, max_page_bytes: int, s3_client=None) -> Iterator[RawPage | Rejection]:
+    """Yield the raw pages of one input file (many for a WARC, one otherwise)."""
+    if file.uri.startswith("s3://") and s3_client is None:
+        from pipeline.store import make_s3_client
+
+        s3_client = make_s3_client()
+    if file.is_warc:
+        with _open_binary(file.uri, s3_client) as stream:
+            yield from read_warc(stream, max_page_bytes, origin=file.uri)
+        return
+    url = _file_url(file.uri)
+    if file.size > max_page_bytes:
+        yield Rejection(
+            url, "too_large", f"{file.size} bytes, limit {max_page_bytes}", utc_iso(file.modified)
+        )
+        return
+    suffix = Path(urlparse(url).path).suffix.lower()
+    content_type = PAGE_TYPES.get(suffix) or mimetypes.guess_type(url)[0] or "application/octet-stream"
+    with _open_binary(file.uri, s3_client) as stream:
+        content = stream.read()
+    yield RawPage(url, content, content_type, file.modified, origin=file.uri)
+
+
+def _media_type(header: str | None) -> tuple[str, str | None]:
+    """Split a Content-Type header into its media type and charset."""
+    message = Message()
+    message["content-type"] = header or "application/octet-stream"
+    return message.get_content_type(), message.get_content_charset()
+
+
+def read_warc(stream, max_page_bytes: int, origin: str = "") -> Iterator[RawPage | Rejection]:
+    """Yield the response records of a WARC stream as raw pages (warcio parses the format)."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    for record in ArchiveIterator(stream, arc2warc=True):
+        if record.rec_type != "response":
+            continue  # requests, metadata, warcinfo: not pages
+        url = record.rec_headers.get_header("WARC-Target-URI") or ""
+        date = record.rec_headers.get_header("WARC-Date")
+        fetched = datetime.fromisoformat(date.replace("Z", "+00:00")) if date else datetime.now(UTC)
+        if record.http_headers is None:
+            yield Rejection(url, "not_http", "WARC response record without HTTP headers", utc_iso(fetched))
+            continue
+        status = record.http_headers.get_statuscode()
+        if status != "200":
+            yield Rejection(url, "http_status", f"HTTP status {status}", utc_iso(fetched))
+            continue
+        content = record.content_stream().read(max_page_bytes + 1)
+        if len(content) > max_page_bytes:
+            yield Rejection(url, "too_large", f"more than {max_page_bytes} bytes", utc_iso(fetched))
+            continue
+        media_type, charset = _media_type(record.http_headers.get_header("Content-Type"))
+        yield RawPage(url, content, media_type, fetched, charset=charset, origin=origin)

@@ -1,0 +1,255 @@
+"""Object storage: a local folder (the embedded default) or S3-compatible storage.
+
+Both backends offer the same five operations over string keys, so every other
+module is written once. Writes are atomic (a reader sees the whole object or
+none) and `put_if_absent` is the one conditional write the run lock needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlparse
+
+DEFAULT_STORE = "./data/corpus"
+
+
+class StoreError(RuntimeError):
+    """The store cannot be reached or refused an operation; the message says why."""
+
+
+class LockBusy(StoreError):
+    """Another run holds the lock."""
+
+
+class Store(Protocol):
+    uri: str
+
+    def put(self, key: str, data: bytes) -> None: ...
+    def put_if_absent(self, key: str, data: bytes) -> bool: ...
+    def get(self, key: str) -> bytes: ...  # raises KeyError when missing
+    def list(self, prefix: str) -> list[str]: ...  # keys under prefix, sorted
+    def delete(self, key: str) -> None: ...
+    def location(self, key: str) -> str: ...  # where `sources` can read the object back
+
+
+class LocalStore:
+    """Objects are files under a root folder; keys use "/" on every platform."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        self.uri = self.root.as_uri()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"cannot create store folder {self.root}: {err.strerror}") from err
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root):
+            raise ValueError(f"key escapes the store: {key!r}")
+        return path
+
+    def _write_temp(self, path: Path, data: bytes) -> str:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return tmp
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        os.replace(self._write_temp(path, data), path)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        tmp = self._write_temp(path, data)
+        try:
+            os.link(tmp, path)  # fails if the key exists: an atomic create
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise KeyError(key) from None
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix) if prefix else self.root
+        start = base if base.is_dir() else base.parent
+        keys = (
+            path.relative_to(self.root).as_posix()
+            for path in start.rglob("*")
+            if path.is_file() and not path.name.startswith(".tmp-")
+        )
+        return sorted(key for key in keys if key.startswith(prefix))
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def location(self, key: str) -> str:
+        return str(self._path(key))
+
+
+class S3Store:
+    """Objects in an S3 bucket under a key prefix, through a boto3 client."""
+
+    def __init__(self, client, bucket: str, prefix: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.uri = f"s3://{bucket}/{self.prefix}"
+        with _s3_errors(self.uri):
+            client.head_bucket(Bucket=bucket)
+
+    def put(self, key: str, data: bytes) -> None:
+        with _s3_errors(self.uri):
+            self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            with _s3_errors(self.uri, passthrough=ClientError):
+                self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data, IfNoneMatch="*")
+            return True
+        except ClientError as err:
+            if err.response["Error"]["Code"] in {"PreconditionFailed", "ConditionalRequestConflict", "412"}:
+                return False
+            raise StoreError(f"{self.uri}: {err}") from err
+
+    def get(self, key: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            with _s3_errors(self.uri, passthrough=ClientError):
+                return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+        except ClientError as err:
+            if err.response["Error"]["Code"] in {"NoSuchKey", "404"}:
+                raise KeyError(key) from None
+            raise StoreError(f"{self.uri}: {err}") from err
+
+    def list(self, prefix: str) -> list[str]:
+        keys = []
+        with _s3_errors(self.uri):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix
+            )
+            for page in pages:
+                keys.extend(item["Key"][len(self.prefix) :] for item in page.get("Contents", []))
+        return sorted(keys)
+
+    def delete(self, key: str) -> None:
+        with _s3_errors(self.uri):
+            self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+
+    def location(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{key}"
+
+
+@contextmanager
+def _s3_errors(uri: str, passthrough: type[Exception] | None = None) -> Iterator[None]:
+    """Turn botocore's connection and credential failures into one clear StoreError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except Exception as err:
+        if passthrough is not None and isinstance(err, passthrough):
+            raise
+        if isinstance(err, ClientError | BotoCoreError):
+            raise StoreError(f"object store {uri} is not usable: {err}") from err
+        raise
+
+
+def make_s3_client():
+    """A boto3 S3 client configured the standard AWS way (env vars, profiles, AWS_ENDPOINT_URL).
+
+    Checksums are only sent when the API requires them: boto3 >= 1.36 sends them by
+    default and some S3-compatible servers reject them.
+    """
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        config=Config(
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            retries={"max_attempts": 5, "mode": "standard"},
+            connect_timeout=10,
+            read_timeout=60,
+        ),
+    )
+
+
+def open_store(uri: str | None = None, s3_client=None) -> Store:
+    """Open a store from a URI: a folder path, `file://...`, or `s3://bucket/prefix`."""
+    uri = uri or DEFAULT_STORE
+    parsed = urlparse(uri)
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise StoreError(f"store URI {uri!r} names no bucket")
+        return S3Store(s3_client or make_s3_client(), parsed.netloc, parsed.path)
+    if parsed.scheme == "file":
+        return LocalStore(parsed.path)
+    if parsed.scheme and len(parsed.scheme) > 1:  # "C:" is a drive, not a scheme
+        raise StoreError(f"unsupported store URI {uri!r}: use a folder, file:// or s3://")
+    return LocalStore(uri)
+
+
+def _lock_key(name: str) -> str:
+    return f"locks/{name}.lock"
+
+
+def acquire_lock(
+    store: Store, name: str, owner: str, wait_seconds: float = 60.0, stale_seconds: float = 3600.0
+) -> None:
+    """Take the exclusive lock `name` for `owner` (a run id), waiting up to `wait_seconds`.
+
+    The lock is an object created with a conditional write, so it works on every store
+    and across machines. The same owner may take it again (a retried task). A lock
+    older than `stale_seconds` was left by a crashed run and is broken. Past the wait,
+    LockBusy names the run that holds it.
+    """
+    key = _lock_key(name)
+    body = json.dumps({"owner": owner, "since": time.time()}).encode()
+    deadline = time.monotonic() + wait_seconds
+    while not store.put_if_absent(key, body):
+        try:
+            holder = json.loads(store.get(key))
+        except (KeyError, ValueError):
+            continue  # released (or being written) while we looked: try again
+        if holder.get("owner") == owner:
+            return
+        if time.time() - holder.get("since", 0) > stale_seconds:
+            store.delete(key)
+            continue
+        if time.monotonic() >= deadline:
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(holder.get("since", 0)))
+            raise LockBusy(
+                f"the {name!r} lock in {store.uri} is held by run {holder.get('owner')!r} since {since} UTC; "
+                f"waited {wait_seconds:.0f}s. Another run is writing: retry when it has finished."
+            )
+        time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+
+
+def release_lock(store: Store, name: str, owner: str) -> None:
+    """Release the lock if `owner` holds it (releasing twice is harmless)."""
+    key = _lock_key(name)
+    try:
+        holder = json.loads(store.get(key))
+    except (KeyError, ValueError):
+        return
+    if holder.get("owner") == owner:
+        store.delete(key)

@@ -1,0 +1,65 @@
+"""What Airflow must load as a plugin for the news pipeline, and nothing else.
+
+- Macros for the store's landing layout, for templated fields of any operator:
+  `{{ macros.news_pipeline.landing_prefix(data_interval_start) }}` gives
+  `landing/dt=2026-11-22/hour=05/`.
+- A listener that turns every failed run of a news DAG into one structured log line
+  (`news_run_failed {...}`) in the scheduler's log, with the failed tasks and the command
+  that reruns them, so on-call can alert on one pattern and act on it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from airflow.listeners import hookimpl
+from airflow.plugins_manager import AirflowPlugin
+from airflow.utils.state import TaskInstanceState
+
+from pipeline.corpus import landing_prefix, landing_prefixes
+
+if TYPE_CHECKING:
+    from airflow.models.dagrun import DagRun
+
+log = logging.getLogger(__name__)
+
+NEWS_DAG_PREFIX = "news_"
+FAILED_STATES = (TaskInstanceState.FAILED, TaskInstanceState.UPSTREAM_FAILED)
+
+
+def failed_run_record(dag_run: DagRun, msg: str) -> dict:
+    """What an operator needs to know about a failed run, and how to rerun what failed."""
+    failed = sorted(
+        {ti.task_id for ti in dag_run.get_task_instances(state=FAILED_STATES)}  # type: ignore[arg-type]
+    )
+    start, end = dag_run.data_interval_start, dag_run.data_interval_end
+    when = dag_run.logical_date.isoformat() if dag_run.logical_date else None
+    return {
+        "dag_id": dag_run.dag_id,
+        "run_id": dag_run.run_id,
+        "data_interval": [start.isoformat(), end.isoformat()] if start and end else None,
+        "failed_tasks": failed,
+        "reason": msg,
+        "rerun": (
+            f"airflow tasks clear {dag_run.dag_id} -s {when} -e {when} --only-failed --yes"
+            if when
+            else f"clear the failed tasks of run {dag_run.run_id} in the UI"
+        ),
+    }
+
+
+class FailedRunListener:
+    """Logs failed runs of the news DAGs (the scheduler calls this when a run fails)."""
+
+    @hookimpl
+    def on_dag_run_failed(self, dag_run: DagRun, msg: str) -> None:
+        if dag_run.dag_id.startswith(NEWS_DAG_PREFIX):
+            log.error("news_run_failed %s", json.dumps(failed_run_record(dag_run, msg)))
+
+
+class NewsPipelinePlugin(AirflowPlugin):
+    name = "news_pipeline"
+    macros = [landing_prefix, landing_prefixes]
+    listeners = [FailedRunListener()]

@@ -1,0 +1,78 @@
+"""Shared fixtures: real services on 127.0.0.1, started by the tests themselves."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real S3 API over HTTP: moto's server mode bound to 127.0.0.1 on a free port."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Standard AWS environment variables pointing boto3 at the moto server."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return moto_endpoint
+
+
+@pytest.fixture
+def s3_bucket(s3_env: str, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty bucket per test; its name is returned."""
+    from pipeline.store import make_s3_client
+
+    name = "news-" + re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
+    make_s3_client().create_bucket(Bucket=name)
+    return name
+
+
+def _write_warc(
+    path: Path, records: list[tuple[str, int, str, bytes]], date: str = "2020-09-14T10:00:00Z"
+) -> Path:
+    """Write a gzipped WARC of response records: (url, HTTP status, Content-Type, body)."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with path.open("wb") as handle:
+        writer = WARCWriter(handle, gzip=True)
+        for url, status, content_type, body in records:
+            http_headers = StatusAndHeaders(
+                f"{status} X", [("Content-Type", content_type)], protocol="HTTP/1.1"
+            )
+            record = writer.create_warc_record(
+                url,
+                "response",
+                payload=io.BytesIO(body),
+                http_headers=http_headers,
+                warc_headers_dict={"WARC-Date": date},
+            )
+            writer.write_record(record)
+    return path
+
+
+@pytest.fixture
+def write_warc():
+    """The WARC writer above, for tests that build their own archives."""
+    return _write_warc

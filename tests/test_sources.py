@@ -1,0 +1,63 @@
+"""Inputs: folders, single files and WARC archives become raw pages or rejections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.records import RawPage, Rejection
+from pipeline.sources import InputError, list_inputs, read_input
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+
+def read_all(locations: list[str], max_bytes: int = 1_000_000) -> list[RawPage | Rejection]:
+    return [item for file in list_inputs(locations) for item in read_input(file, max_bytes)]
+
+
+def test_folder_is_read_recursively_with_types_from_extensions(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "page.htm").write_text("<html><body><p>Hi</p></body></html>")
+    (tmp_path / "story.txt").write_text("A story")
+    (tmp_path / ".hidden.txt").write_text("ignored: hidden files are not inputs")
+    pages = read_all([str(tmp_path)])
+    found = [(Path(p.url).name, p.content_type) for p in pages]
+    assert found == [("story.txt", "text/plain"), ("page.htm", "text/html")]  # sorted by path
+    assert all(p.url.startswith("file:///") and p.fetched_at.tzinfo for p in pages)
+
+
+def test_seed_files_keep_their_names_in_their_urls() -> None:
+    pages = read_all([str(SEEDS)])
+    assert sorted(Path(p.url).name for p in pages) == sorted(p.name for p in SEEDS.iterdir())
+
+
+def test_warc_response_records(tmp_path: Path, write_warc) -> None:
+    warc = write_warc(
+        tmp_path / "crawl.warc.gz",
+        [
+            ("https://a.example/story", 200, "text/html; charset=iso-8859-1", b"<p>caf\xe9</p>"),
+            ("https://a.example/plain", 200, "text/plain", b"plain words"),
+            ("https://a.example/gone", 410, "text/html", b"gone"),
+            ("https://a.example/big", 200, "text/html", b"x" * 2000),
+        ],
+        date="2020-09-14T10:34:49Z",
+    )
+    items = read_all([str(warc)], max_bytes=1000)
+    story, plain, gone, big = items
+    assert isinstance(story, RawPage) and story.charset == "iso-8859-1" and story.content_type == "text/html"
+    assert story.fetched_at.isoformat() == "2020-09-14T10:34:49+00:00"
+    assert isinstance(plain, RawPage) and plain.content == b"plain words"
+    assert isinstance(gone, Rejection) and (gone.reason, gone.detail) == ("http_status", "HTTP status 410")
+    assert isinstance(big, Rejection) and big.reason == "too_large"
+
+
+def test_oversized_file_is_rejected_without_reading_it(tmp_path: Path) -> None:
+    (tmp_path / "big.txt").write_bytes(b"a" * 5000)
+    [item] = read_all([str(tmp_path)], max_bytes=100)
+    assert isinstance(item, Rejection) and item.reason == "too_large" and "5000 bytes" in item.detail
+
+
+def test_missing_input_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        list_inputs([str(tmp_path / "nope")])

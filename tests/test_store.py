@@ -1,0 +1,93 @@
+"""Both store backends behave the same; the run lock excludes a second run."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from pipeline.store import LocalStore, LockBusy, Store, StoreError, acquire_lock, open_store, release_lock
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "local":
+        return LocalStore(tmp_path / "store")
+    bucket = request.getfixturevalue("s3_bucket")
+    return open_store(f"s3://{bucket}/prefix")
+
+
+def test_put_get_list_delete(store: Store) -> None:
+    store.put("a/b/one.json", b"1")
+    store.put("a/two.json", b"2")
+    store.put("other.json", b"3")
+    assert store.get("a/b/one.json") == b"1"
+    assert store.list("a/") == ["a/b/one.json", "a/two.json"]
+    store.put("a/two.json", b"two")  # overwrite
+    assert store.get("a/two.json") == b"two"
+    store.delete("a/two.json")
+    store.delete("a/two.json")  # deleting twice is harmless
+    assert store.list("a/") == ["a/b/one.json"]
+    with pytest.raises(KeyError):
+        store.get("a/two.json")
+
+
+def test_put_if_absent_creates_once(store: Store) -> None:
+    assert store.put_if_absent("locks/x", b"first")
+    assert not store.put_if_absent("locks/x", b"second")
+    assert store.get("locks/x") == b"first"
+
+
+def test_lock_excludes_another_run_and_names_the_holder(store: Store) -> None:
+    acquire_lock(store, "index", owner="run-a")
+    acquire_lock(store, "index", owner="run-a")  # a retried task of the same run
+    with pytest.raises(LockBusy, match="run-a"):
+        acquire_lock(store, "index", owner="run-b", wait_seconds=0.2)
+    release_lock(store, "index", owner="run-b")  # not the holder: no effect
+    with pytest.raises(LockBusy):
+        acquire_lock(store, "index", owner="run-b", wait_seconds=0.1)
+    release_lock(store, "index", owner="run-a")
+    acquire_lock(store, "index", owner="run-b", wait_seconds=0.1)
+
+
+def test_waiting_run_gets_the_lock_when_released(store: Store) -> None:
+    acquire_lock(store, "index", owner="run-a")
+    timer = threading.Timer(0.3, release_lock, args=(store, "index", "run-a"))
+    timer.start()
+    acquire_lock(store, "index", owner="run-b", wait_seconds=10)
+    timer.join()
+    assert b"run-b" in store.get("locks/index.lock")
+
+
+def test_stale_lock_of_a_crashed_run_is_broken(store: Store) -> None:
+    acquire_lock(store, "index", owner="crashed")
+    acquire_lock(store, "index", owner="next", wait_seconds=0.1, stale_seconds=0.0)
+    assert b"next" in store.get("locks/index.lock")
+
+
+def test_keys_cannot_escape_a_local_store(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="escapes"):
+        LocalStore(tmp_path / "store").put("../outside", b"x")
+
+
+def test_unreachable_s3_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(StoreError, match="s3://news/ is not usable"):
+        open_store("s3://news")
+
+
+def test_missing_bucket_is_a_clear_error(s3_env: str) -> None:
+    with pytest.raises(StoreError, match="not usable"):
+        open_store("s3://no-such-bucket/corpus")
+
+
+def test_store_uris(tmp_path: Path) -> None:
+    assert open_store(str(tmp_path / "a")).uri == (tmp_path / "a").as_uri()
+    assert open_store((tmp_path / "b").as_uri()).uri == (tmp_path / "b").as_uri()
+    with pytest.raises(StoreError, match="unsupported"):
+        open_store("ftp://host/path")
