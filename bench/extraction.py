@@ -25,13 +25,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.boilerplate import remove_boilerplate
 from pipeline.clean import extract, finish
 from pipeline.config import CleanConfig
-from pipeline.records import Document, RawPage
+from pipeline.records import Document, RawPage, Rejection
 
 TOKEN = re.compile(r"\w+")
 
@@ -74,20 +74,28 @@ def score(pairs: Iterable[tuple[str, str]]) -> Score:
     )
 
 
-def clean_pages(pages: list[RawPage], config: CleanConfig, **boilerplate_options) -> dict[str, str]:
-    """The ingest path, one process: url -> cleaned text ("" when rejected)."""
-    docs = [doc for doc in (extract(page, config) for page in pages) if isinstance(doc, Document)]
+def clean_run(
+    pages: list[RawPage], config: CleanConfig, **boilerplate_options
+) -> dict[str, Document | Rejection]:
+    """The ingest path in one process: extract -> remove_boilerplate (the whole run) -> finish."""
+    extracted = [extract(page, config) for page in pages]
+    docs = [doc for doc in extracted if isinstance(doc, Document)]
     remove_boilerplate(docs, config, **boilerplate_options)
-    finished = (finish(doc, config) for doc in docs)
-    texts = {page.url: "" for page in pages}
-    texts.update({doc.url: doc.text for doc in finished if isinstance(doc, Document)})
-    return texts
+    results: dict[str, Document | Rejection] = {item.url: item for item in extracted}
+    results.update({doc.url: finish(doc, config) for doc in docs})
+    return results
+
+
+def clean_pages(pages: list[RawPage], config: CleanConfig, **boilerplate_options) -> dict[str, str]:
+    """url -> cleaned text, "" for a rejected page."""
+    results = clean_run(pages, config, **boilerplate_options)
+    return {url: item.text if isinstance(item, Document) else "" for url, item in results.items()}
 
 
 def load_dataset(folder: Path) -> tuple[list[RawPage], dict[str, str]]:
     """Raw pages and gold bodies (by URL) of a folder in extraction-dev's layout."""
     truth = json.loads((folder / "ground-truth.json").read_text())
-    fetched = datetime(2019, 11, 20, tzinfo=timezone.utc)
+    fetched = datetime(2019, 11, 20, tzinfo=UTC)
     pages, gold = [], {}
     for page_id, entry in sorted(truth.items()):
         content = gzip.decompress((folder / "html" / f"{page_id}.html.gz").read_bytes())
@@ -109,7 +117,9 @@ def bare_trafilatura(pages: list[RawPage], **options) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", type=Path, required=True, help="folder with html/ and ground-truth.json")
     args = parser.parse_args(argv)
     pages, gold = load_dataset(args.dataset)

@@ -27,8 +27,6 @@ NEWS_S3_CONN_ID = "news_s3"
 STORE_URI_VARIABLE = "news_store_uri"
 DEFAULT_STORE_URI = "s3://news-corpus/"
 CONFIG_PATH_VARIABLE = "news_config_path"  # optional YAML file of pipeline settings, readable by workers
-# Pool (created by airflow-init in docker-compose.yml) for tasks that fetch from hosts outside the stack.
-EXTERNAL_POOL = "news_external"
 
 news_corpus = Asset("news_corpus")
 
@@ -42,7 +40,7 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
-def s3_client():  # noqa: ANN201 (boto3 client types are generated at run time)
+def s3_client():
     """A boto3 S3 client from the `news_s3` connection: credentials, region and endpoint_url.
 
     Checksums are only sent when the API requires them, whatever the connection's extra says:
@@ -77,11 +75,19 @@ def pipeline_config() -> Config:
     try:
         return load_config(path)
     except (OSError, ValueError) as err:
-        raise AirflowFailException(f"pipeline settings {path!r} (Variable {CONFIG_PATH_VARIABLE}): {err}") from err
+        raise AirflowFailException(
+            f"pipeline settings {path!r} (Variable {CONFIG_PATH_VARIABLE}): {err}"
+        ) from err
 
 
-def plan(run_id: str, locations: list[str], shards: int, reprocess: bool, client: Any) -> dict[str, Any]:
-    """What a planning task returns: the run id and its input files grouped into shards."""
+def plan(
+    ti: Any, pipeline_run: str, locations: list[str], shards: int, reprocess: bool, client: Any
+) -> list[dict[str, Any]]:
+    """What a planning task returns: its input files grouped into shards, one mapped
+    `extract_shard` each. The pipeline run id and the reprocess flag go to XCom beside them.
+
+    (Airflow reserves the name `run_id` for its own DAG run id, hence `pipeline_run`.)
+    """
     from pipeline import runner
     from pipeline.sources import InputError
 
@@ -89,43 +95,41 @@ def plan(run_id: str, locations: list[str], shards: int, reprocess: bool, client
         groups = runner.plan_shards(locations, shards, s3_client=client) if locations else []
     except InputError as err:
         raise AirflowFailException(str(err)) from err
-    return {
-        "run_id": run_id,
-        "reprocess": reprocess,
-        "shards": [{"shard": number, "inputs": files} for number, files in enumerate(groups)],
-    }
+    ti.xcom_push(key="pipeline_run", value=pipeline_run)
+    ti.xcom_push(key="reprocess", value=reprocess)
+    return [{"shard": number, "inputs": files} for number, files in enumerate(groups)]
 
 
 @task(execution_timeout=timedelta(hours=2))
-def extract_shard(run_id: str, shard: int, inputs: list[str]) -> str:
+def extract_shard(pipeline_run: str, shard: int, inputs: list[str]) -> str:
     """Clean one shard's files into the run's staging area; returns the staging key."""
     from pipeline import runner
 
     store, client = connect(inputs)
-    return runner.extract_shard(inputs, store, run_id, shard, pipeline_config(), s3_client=client)
+    return runner.extract_shard(inputs, store, pipeline_run, shard, pipeline_config(), s3_client=client)
 
 
 @task
-def deduplicate_run(run_id: str, staging_keys: list[str], reprocess: bool) -> dict[str, Any]:
+def deduplicate_run(pipeline_run: str, staging_keys: list[str], reprocess: bool) -> dict[str, Any]:
     """Dedup the staged pages against the persistent index and write the run's objects."""
     from pipeline import runner
 
     store, _ = connect()
-    result = runner.deduplicate_run(store, run_id, sorted(staging_keys), pipeline_config(), reprocess=reprocess)
-    return result["counts"]
+    keys = sorted(staging_keys)
+    return runner.deduplicate_run(store, pipeline_run, keys, pipeline_config(), reprocess=reprocess)["counts"]
 
 
 @task(outlets=[news_corpus], execution_timeout=timedelta(minutes=15))
-def commit_run(run_id: str, *, outlet_events: Any = None) -> dict[str, Any]:
+def commit_run(pipeline_run: str, *, outlet_events: Any = None) -> dict[str, Any]:
     """Publish the run (its manifest) and tell `news_corpus` subscribers which run to read."""
     from pipeline import runner
 
     store, _ = connect()
-    summary = runner.commit_run(store, run_id)
+    summary = runner.commit_run(store, pipeline_run)
     outlet_events[news_corpus].extra = {
         "store": store.uri,
-        "run_id": run_id,
-        "manifest": runner.manifest_key(run_id),
+        "run_id": pipeline_run,
+        "manifest": runner.manifest_key(pipeline_run),
         "canonical": summary.canonical,
         "duplicates": summary.duplicates,
     }
@@ -133,11 +137,12 @@ def commit_run(run_id: str, *, outlet_events: Any = None) -> dict[str, Any]:
 
 
 def run_stages(planned: XComArg) -> None:
-    """Wire the stages after a planning task (multiple_outputs: run_id, reprocess, shards).
+    """Wire the stages after a planning task that returned `plan(...)`.
 
     A plan with no shards maps `extract_shard` to zero tasks: the rest of the run is skipped
     and no asset event is sent.
     """
-    staged = extract_shard.partial(run_id=planned["run_id"]).expand_kwargs(planned["shards"])
-    pending = deduplicate_run(run_id=planned["run_id"], staging_keys=staged, reprocess=planned["reprocess"])
-    pending >> commit_run(run_id=planned["run_id"])
+    pipeline_run = planned["pipeline_run"]
+    staged = extract_shard.partial(pipeline_run=pipeline_run).expand_kwargs(planned)
+    pending = deduplicate_run(pipeline_run=pipeline_run, staging_keys=staged, reprocess=planned["reprocess"])
+    pending >> commit_run(pipeline_run=pipeline_run)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import dag, task
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 @dag(
     dag_id="news_corpus_report",
     schedule=[news_corpus],
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     default_args=DEFAULT_ARGS,
     tags=["news", "consumer"],
@@ -39,7 +39,7 @@ def news_corpus_report() -> None:
 
         events = list(triggering_asset_events[news_corpus]) if triggering_asset_events else []
         moment = max((event.timestamp for event in events), default=dag_run.run_after)
-        day = f"{moment.astimezone(timezone.utc):%Y-%m-%d}"
+        day = f"{moment.astimezone(UTC):%Y-%m-%d}"
         store, _ = connect()
         manifests = [m for m in read_manifests(store) if m["committed_at"].startswith(day)]
         report = {

@@ -10,7 +10,7 @@ write nothing twice. An interval with nothing in landing is skipped: no run, no 
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
@@ -21,17 +21,19 @@ INGEST_CRON = os.environ.get("NEWS_INGEST_CRON", "0 * * * *")
 
 def window_run_id(start: datetime) -> str:
     """The pipeline run id of the data interval starting at `start`."""
-    return f"news_ingest-{start.astimezone(timezone.utc):%Y%m%dT%H%MZ}"
+    return f"news_ingest-{start.astimezone(UTC):%Y%m%dT%H%MZ}"
 
 
-def ingest_window(start: datetime | None, end: datetime | None, run_after: datetime) -> tuple[datetime, datetime]:
+def ingest_window(
+    start: datetime | None, end: datetime | None, run_after: datetime
+) -> tuple[datetime, datetime]:
     """The run's data interval; a manual run without a logical date takes the last complete
     interval before it was triggered, as a scheduled run at that time would have."""
     if start is not None and end is not None:
         return start, end
     from croniter import croniter
 
-    schedule = croniter(INGEST_CRON, run_after.astimezone(timezone.utc))
+    schedule = croniter(INGEST_CRON, run_after.astimezone(UTC))
     end = schedule.get_prev(datetime)
     return schedule.get_prev(datetime), end
 
@@ -39,7 +41,7 @@ def ingest_window(start: datetime | None, end: datetime | None, run_after: datet
 @dag(
     dag_id="news_ingest",
     schedule=CronDataIntervalTimetable(INGEST_CRON, timezone="UTC"),
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,  # runs commit one at a time anyway (store lock); this keeps them in order
     default_args=DEFAULT_ARGS,
@@ -50,26 +52,29 @@ def ingest_window(start: datetime | None, end: datetime | None, run_after: datet
     doc_md=__doc__,
 )
 def news_ingest() -> None:
-    @task(multiple_outputs=True, execution_timeout=timedelta(minutes=10))
+    @task(execution_timeout=timedelta(minutes=10))
     def find_inputs(
         extra_locations: list[str] | None = None,
         *,
         params: dict[str, Any] | None = None,
         dag_run: Any = None,
+        ti: Any = None,
         data_interval_start: datetime | None = None,
         data_interval_end: datetime | None = None,
-    ) -> dict[str, Any]:
+    ) -> list[dict[str, Any]]:
         """The landing partitions of the interval that hold pages, split into shards.
 
-        `extra_locations` is where other inputs of the interval join (e.g. the WARC a
-        fetch task wrote to `raw/`; such a task belongs in the `news_external` pool).
+        `extra_locations` is where other inputs of the interval join: the seam for a fetch
+        task (`find_inputs(fetch_sources())`) returning the WARCs it wrote to `raw/`. Such a
+        task reaches outside hosts, so it runs in the `news_external` pool (made by airflow-init).
         """
         from pipeline.corpus import landing_prefixes
 
         start, end = ingest_window(data_interval_start, data_interval_end, dag_run.run_after)
         store, client = connect(extra_locations)
         landed = [store.location(prefix) for prefix in landing_prefixes(start, end) if store.list(prefix)]
-        return plan(window_run_id(start), landed + (extra_locations or []), params["shards"], False, client)
+        locations = landed + (extra_locations or [])
+        return plan(ti, window_run_id(start), locations, params["shards"], False, client)
 
     run_stages(find_inputs())
 

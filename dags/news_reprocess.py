@@ -9,7 +9,7 @@ same bytes) are skipped unless `reprocess` is on. One trigger is one pipeline ru
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, task
@@ -32,15 +32,15 @@ def landing_range(first_day: str | None, last_day: str | None) -> tuple[datetime
     if last < start:
         raise AirflowFailException(f"landing_to ({last_day}) is before landing_from ({first_day})")
     return (
-        datetime.combine(start, time(), timezone.utc),
-        datetime.combine(last + timedelta(days=1), time(), timezone.utc),
+        datetime.combine(start, time(), UTC),
+        datetime.combine(last + timedelta(days=1), time(), UTC),
     )
 
 
 @dag(
     dag_id="news_reprocess",
     schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
@@ -52,15 +52,22 @@ def landing_range(first_day: str | None, last_day: str | None) -> tuple[datetime
             description="WARC files, folders (absolute paths on the workers) or s3://bucket/prefix/ to read",
         ),
         "landing_from": Param(
-            None, type=["null", "string"], pattern=DATE_PATTERN, format="date",
+            None,
+            type=["null", "string"],
+            pattern=DATE_PATTERN,
+            format="date",
             description="First day (UTC) of the store's landing partitions to read again",
         ),
         "landing_to": Param(
-            None, type=["null", "string"], pattern=DATE_PATTERN, format="date",
+            None,
+            type=["null", "string"],
+            pattern=DATE_PATTERN,
+            format="date",
             description="Last day (UTC, included) of the landing partitions to read again",
         ),
         "reprocess": Param(
-            False, type="boolean",
+            False,
+            type="boolean",
             description="Clean and deduplicate pages again even if an earlier run already ingested them",
         ),
         "shards": Param(4, type="integer", minimum=1, maximum=64, description="Parallel cleaning tasks"),
@@ -69,8 +76,10 @@ def landing_range(first_day: str | None, last_day: str | None) -> tuple[datetime
     doc_md=__doc__,
 )
 def news_reprocess() -> None:
-    @task(multiple_outputs=True, execution_timeout=timedelta(minutes=30))
-    def find_inputs(*, params: dict[str, Any] | None = None, dag_run: Any = None) -> dict[str, Any]:
+    @task(execution_timeout=timedelta(minutes=30))
+    def find_inputs(
+        *, params: dict[str, Any] | None = None, dag_run: Any = None, ti: Any = None
+    ) -> list[dict[str, Any]]:
         """The given inputs plus the landing partitions of the date range, split into shards."""
         from pipeline.corpus import landing_prefixes
 
@@ -79,10 +88,13 @@ def news_reprocess() -> None:
             raise AirflowFailException("nothing to read: give inputs, or landing_from and landing_to")
         store, client = connect(params["inputs"])
         landed = (
-            [store.location(prefix) for prefix in landing_prefixes(*window) if store.list(prefix)] if window else []
+            [store.location(prefix) for prefix in landing_prefixes(*window) if store.list(prefix)]
+            if window
+            else []
         )
-        run_id = f"news_reprocess-{dag_run.run_after.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
-        return plan(run_id, [*params["inputs"], *landed], params["shards"], params["reprocess"], client)
+        pipeline_run = f"news_reprocess-{dag_run.run_after.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+        locations = [*params["inputs"], *landed]
+        return plan(ti, pipeline_run, locations, params["shards"], params["reprocess"], client)
 
     run_stages(find_inputs())
 

@@ -2,9 +2,10 @@
 
 Three kinds of rule, each general (no site, phrase or URL of any data set is named):
 - block rules (HTML only), on the structure trafilatura keeps: blocks that a
-  precision-minded second extraction also found bound the article; outside them only
-  what that extraction kept survives. Then repeats of the headline, link-dense teaser
-  blocks ("related stories"), and headings with no text under them go.
+  precision-minded second extraction also found bound the article, and what lies
+  outside them goes. Then repeats of the headline, link-dense teaser blocks ("related
+  stories"), and headings with no text under them go; an article cut into sibling
+  chunks gets its missing chunks back.
 - line rules (every page): lines that are chrome wherever they appear (comment forms,
   share and skip links, "previous article", newsletter prompts, error-page leftovers),
   blocks of related-article links after a marker line, inline watermarks
@@ -16,6 +17,7 @@ Three kinds of rule, each general (no site, phrase or URL of any data set is nam
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections import Counter, defaultdict
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from pipeline.config import CleanConfig
-from pipeline.metadata import date_from_line
+from pipeline.metadata import is_date_line, normalise_date
 from pipeline.records import Document
 
 _DOMAIN = r"(?:https?://)?(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b/?"
@@ -52,10 +54,11 @@ CHROME_LINES = [
     r"(?:all )?news articles on .{0,30}",
     r"trends? 24h|latest(?: news)?|trending(?: now)?|most (?:read|popular|viewed)|top stories|more headlines",
     r"icons?(?::.{0,40})?",
-    r"(?:\[\s*)?source link(?:\s*\])?|source: \S+(?: \S+)?|to the full article|read (?:the )?full (?:article|story)",
+    r"(?:\[\s*)?source link(?:\s*\])?|source: \S+(?: \S+)?",
+    r"to the full article|read (?:the )?full (?:article|story)",
     r"(?:privacy policy|terms of (?:use|service)|cookie (?:policy|settings)|contact us)(?: \| .{0,40})*",
     r"(?:©|\(c\)|copyright).{0,80}",
-    r".{0,40}all rights reserved.{0,80}",
+    r".{0,40}all rights reserved\W*(?:(?:privacy|terms|cookie|contact).{0,80})?",
     r"powered by.{0,40}|wp2social.{0,40}",
     r"close|menu|search|home|log ?in|sign ?in|register|accept(?: cookies)?",
     r"we use cookies.{0,200}",
@@ -69,7 +72,15 @@ RELATED_MARKER = re.compile(
     r"(?:you (?:may|might) (?:also )?like|related(?: articles| stories| posts| news| content)?|"
     r"similar (?:news|articles|stories)|more (?:on|from) .{0,40}|recommended(?: for you)?|"
     r"previous(?: article)?|next(?: article)?|(?:read|see) (?:also|more)|most read|tags?|"
-    r"(?:photo|image|picture|video)s?(?: credits?)?|don'?t miss|more headlines|trending now)",
+    r"(?:photo|image|picture|video)s?(?: credits?)?|don'?t miss|more headlines|trending(?: now)?|"
+    r"latest(?: news)?|trends? 24h|top stories)",
+    re.IGNORECASE,
+)
+# Markers that head lists of other stories even on structured pages, where "tags",
+# "photos" or "next" may equally head content.
+TEASER_HEADING = re.compile(
+    r"(?:you (?:may|might) (?:also )?like|related (?:articles|stories|posts|news|content)|more headlines|"
+    r"recommended(?: for you)?|most read|trending(?: now)?|latest news|top stories|more (?:on|from) .{0,40})",
     re.IGNORECASE,
 )
 # A teaser that names itself: "READ MORE: <headline>", "Related: <headline>".
@@ -180,12 +191,18 @@ def blocks_from_xml(body: etree._Element | None) -> list[Block]:
             return
         blocks.append(block)
 
+    def add_loose_text(text: str | None) -> None:
+        text = " ".join((text or "").split())
+        if text:
+            add(Block("p", text, 0, not SENTENCE_END.search(text)))
+
     def visit(element: etree._Element) -> None:
+        add_loose_text(element.text)
         for child in element:
             tag = child.tag
             if not isinstance(tag, str) or tag in SKIPPED_TAGS:
                 continue
-            if tag == "row":
+            if tag == "row" and not any(cell.find(".//p") is not None for cell in child):
                 cells = [_element_text(cell) for cell in child if cell.tag == "cell"]
                 text = " | ".join(cell for cell in cells if cell)
                 if text:
@@ -196,7 +213,8 @@ def blocks_from_xml(body: etree._Element | None) -> list[Block]:
                     kind = "inline" if tag in INLINE_TAGS else tag
                     add(Block(kind, text, _link_chars(child), _raw_tail_open(child)))
             else:
-                visit(child)
+                visit(child)  # containers, and table cells that hold whole paragraphs
+            add_loose_text(child.tail)
 
     visit(body)
     return blocks
@@ -274,6 +292,71 @@ def select_blocks(
     return kept, removed
 
 
+def _prose(text: str, min_words: int) -> bool:
+    return len(text.split()) >= min_words and SENTENCE_END.search(text) is not None
+
+
+def _signature(element: etree._Element) -> tuple[str, str]:
+    return element.tag, element.get("class") or ""
+
+
+def _chunk_siblings(container: etree._Element, levels: int = 3) -> list[etree._Element]:
+    """The container, or an ancestor, with its siblings of the same tag and class, in order.
+
+    Some pages cut one article into several sibling chunks (to put ads between them);
+    trafilatura then keeps the first chunk only.
+    """
+    element = container
+    for _ in range(levels):
+        parent = element.getparent()
+        if parent is None:
+            break
+        tag, css_class = _signature(element)
+        if css_class:
+            chunks = [sibling for sibling in parent if _signature(sibling) == (tag, css_class)]
+            if len(chunks) > 1:
+                return chunks
+        element = parent
+    return []
+
+
+def recover_split_article(tree: etree._Element, lines: list[str], config: CleanConfig) -> list[str]:
+    """Add the prose of sibling chunks of the article's container that extraction left out."""
+    known = {line_key(line): i for i, line in enumerate(lines) if _prose(line, config.chunk_min_words)}
+    containers: Counter = Counter()
+    for paragraph in tree.iter("p"):
+        if line_key(paragraph.text_content()) in known:
+            containers[paragraph.getparent()] += 1
+    if not containers:
+        return lines
+    container, hits = containers.most_common(1)[0]
+    if hits < 2:
+        return lines
+    chunks = _chunk_siblings(container)
+    own = next(
+        (chunk for chunk in chunks if chunk is container or container in chunk.iterdescendants()), None
+    )
+    if own is None:
+        return lines
+    before: list[str] = []
+    after: list[str] = []
+    for chunk in chunks:
+        if chunk is own:
+            continue
+        texts = [" ".join(p.text_content().split()) for p in chunk.iter("p")]
+        prose = [
+            text for text in texts if _prose(text, config.chunk_min_words) and line_key(text) not in known
+        ]
+        target = before if chunk.getparent().index(chunk) < chunk.getparent().index(own) else after
+        target.extend(prose)
+    added = sum(len(text.split()) for text in before + after)
+    had = sum(len(line.split()) for line in lines)
+    if added < config.chunk_min_added_words or added < config.chunk_min_added_share * had:
+        return lines  # a stray "about us" box, not the missing part of the article
+    first, last = min(known.values()), max(known.values())
+    return lines[:first] + before + lines[first : last + 1] + after + lines[last + 1 :]
+
+
 # --- line rules (every page) --------------------------------------------------------
 
 
@@ -282,23 +365,69 @@ class LineResult:
     lines: list[str]
     removed: Counter = field(default_factory=Counter)
     date: str | None = None  # the first date line of a text scrape (its publication time)
+    title: str | None = None  # a text scrape's headline, found above its date line
+
+
+MASTHEAD_MAX_LINES = 8  # a text scrape's date line, if it has one, comes this early
+FOOTER_MAX_LINES = 5  # lines a text scrape's footer may have after its copyright line
+COPYRIGHT_LINE = re.compile(
+    r"(?:©|\(c\)|copyright\b).{0,80}|.{0,60}all rights reserved.{0,80}", re.IGNORECASE
+)
+
+
+def _footer_start(lines: list[str]) -> int:
+    """Where a text scrape's footer begins: its last copyright line, when only a few lines follow."""
+    for position in range(len(lines) - 1, max(-1, len(lines) - FOOTER_MAX_LINES - 2), -1):
+        if COPYRIGHT_LINE.fullmatch(_bare(lines[position])):
+            return position
+    return len(lines)
+
+
+def _masthead(lines: list[str]) -> tuple[int, str | None]:
+    """In a text scrape "site name / tagline / headline / date": lines before the headline, and it.
+
+    The headline is the last headline-like line above the first date line; what stands
+    above it is the site's masthead.
+    """
+    for position, line in enumerate(lines[:MASTHEAD_MAX_LINES]):
+        if is_date_line(_bare(line)):
+            candidates = [
+                i
+                for i in range(position)
+                if _headline(lines[i]) and not CHROME_LINE.fullmatch(_bare(lines[i]))
+            ]
+            if candidates:
+                return candidates[-1], lines[candidates[-1]]
+            return 0, None
+    return 0, None
 
 
 def page_rules(lines: Iterable[str], title: str | None, structured: bool = False) -> LineResult:
     """Apply the line rules to one page's lines.
 
     `structured` pages (HTML, already through the block rules) skip the rules that
-    guess structure from plain lines (related-link blocks after a marker, bullet
-    menus), which there would cut real lists and short paragraphs.
+    guess structure from plain lines (bullet menus, repeated lines, mastheads and
+    footers, related-link blocks after all but unambiguous markers), which there would
+    cut real lists and short paragraphs.
     """
     result = LineResult([])
     seen: set[str] = set()
+    lines = [" ".join(raw.split()) for raw in lines]
+    lines = [line for line in lines if line]
+    if not structured:
+        footer = _footer_start(lines)
+        if footer < len(lines):
+            result.removed["footer"] = len(lines) - footer
+            lines = lines[:footer]
+    if not structured and title is None:
+        skipped, result.title = _masthead(lines)
+        if result.title is not None:
+            result.removed["masthead"] += skipped
+            lines = lines[skipped + 1 :]
+            title = result.title
     title_key = line_key(title or "")
     in_related_block = False
-    for raw in lines:
-        line = " ".join(raw.split())
-        if not line:
-            continue
+    for line in lines:
         without_mark = INLINE_WATERMARK.sub("", line).strip()
         if without_mark != line:
             result.removed["watermark"] += 1
@@ -310,7 +439,7 @@ def page_rules(lines: Iterable[str], title: str | None, structured: bool = False
                 result.removed["related_links"] += 1
                 continue
             in_related_block = False
-        if not structured and RELATED_MARKER.fullmatch(bare):
+        if RELATED_MARKER.fullmatch(bare) and (not structured or TEASER_HEADING.fullmatch(bare)):
             result.removed["related_links"] += 1
             in_related_block = True
             continue
@@ -323,10 +452,9 @@ def page_rules(lines: Iterable[str], title: str | None, structured: bool = False
         if (key in seen and not structured) or _same_headline(key, title_key):
             result.removed["repeat"] += 1  # structured pages repeat lines on purpose (refrains, recipes)
             continue
-        date = date_from_line(bare)
-        if date is not None:
+        if is_date_line(bare):
             result.removed["date_line"] += 1
-            result.date = result.date or date
+            result.date = result.date or normalise_date(bare)
             continue
         if (CAPTION_CREDIT.search(line) and len(line.split()) < 60) or CREDIT_LINE.fullmatch(bare):
             result.removed["caption"] += 1
@@ -340,8 +468,13 @@ def page_rules(lines: Iterable[str], title: str | None, structured: bool = False
 
 # --- site templates -----------------------------------------------------------------
 
-Templates = Mapping[str, Iterable[str]]  # site -> line keys that are its chrome
-SiteLines = dict[str, dict[str, int]]  # site -> line key -> pages it was seen on
+Templates = Mapping[str, Iterable[str]]  # site -> digests of the lines that are its chrome
+SiteLines = dict[str, dict[str, int]]  # site -> line digest -> pages it was seen on
+
+
+def line_digest(key: str) -> str:
+    """A short fixed-size name for a line key: templates are remembered without page text."""
+    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
 def _short_keys(doc: Document) -> set[str]:
@@ -352,16 +485,18 @@ def _short_keys(doc: Document) -> set[str]:
 def learn_templates(docs: list[Document], config: CleanConfig) -> tuple[dict[str, set[str]], SiteLines]:
     """Lines that recur across different pages of one site: that site's template.
 
-    A line shared only by pages that share most of their other lines too is content of
-    copies of one story, not template, so it is kept. Also returns the evidence worth
+    A line shared only by pages that share most of their words too is content of copies
+    of one story, not template, so it is kept. Also returns the evidence worth
     remembering across runs: template lines with their page counts, and the short
     lines of sites seen on too few pages here to tell.
     """
     pages_by_line: dict[tuple[str, str], list[int]] = defaultdict(list)
     page_keys = []
+    page_words = []
     pages_per_source: Counter = Counter(doc.source for doc in docs)
     for index, doc in enumerate(docs):
         page_keys.append({line_key(line) for line in doc.text.splitlines()} - {""})
+        page_words.append(sum(len(key.split()) for key in page_keys[-1]))
         for key in _short_keys(doc):
             pages_by_line[(doc.source, key)].append(index)
     templates: dict[str, set[str]] = defaultdict(set)
@@ -370,24 +505,24 @@ def learn_templates(docs: list[Document], config: CleanConfig) -> tuple[dict[str
     for (source, key), pages in pages_by_line.items():
         if len(pages) < config.template_min_pages:
             if pages_per_source[source] < config.template_memory_small_site:
-                evidence[source][key] = len(pages)
+                evidence[source][line_digest(key)] = len(pages)
             continue
         group = tuple(pages)
         if group not in verdicts:
             shared = set.intersection(*(page_keys[i] for i in group))
-            smallest = min(len(page_keys[i]) for i in group)
-            verdicts[group] = len(shared) / smallest < 0.5
+            shared_words = sum(len(shared_key.split()) for shared_key in shared)
+            verdicts[group] = shared_words / max(1, min(page_words[i] for i in group)) < 0.5
         if not verdicts[group]:
             continue
-        evidence[source][key] = len(pages)
+        evidence[source][line_digest(key)] = len(pages)
         if len(pages) / pages_per_source[source] >= config.template_min_share:
-            templates[source].add(key)
+            templates[source].add(line_digest(key))
     return dict(templates), dict(evidence)
 
 
 def _strip_template(doc: Document, template: set[str]) -> None:
     lines = doc.text.splitlines()
-    kept = [line for line in lines if line_key(line) not in template]
+    kept = [line for line in lines if line_digest(line_key(line)) not in template]
     if len(kept) != len(lines):
         doc.removed["template"] = doc.removed.get("template", 0) + len(lines) - len(kept)
     if doc.content_type == "text/plain" and doc.title is None and kept and _headline(kept[0]):
@@ -414,6 +549,7 @@ def remove_boilerplate(
         for rule, count in result.removed.items():
             doc.removed[rule] = doc.removed.get(rule, 0) + count
         doc.published_at = doc.published_at or result.date
+        doc.title = doc.title or result.title
     templates, evidence = learn_templates(docs, config) if config.learn_templates else ({}, {})
     if learned is not None:
         learned.update(evidence)

@@ -1,15 +1,18 @@
 """Turn one raw page into a Document: decode, extract the article, read its metadata.
 
-HTML goes through trafilatura; plain-text scrapes are split into lines. Both come out
-as paragraph lines that `boilerplate` then filters. This module looks at one page at a
-time, so it runs in worker processes; rules that need the whole run (site templates)
-live in `boilerplate`.
+HTML goes through trafilatura twice (recall-minded with its XML structure, and
+precision-minded) and the block rules of `boilerplate` reconcile the two; error and
+index pages are rejected here. Plain-text scrapes are split into lines. Both come out
+as paragraph lines that `boilerplate.remove_boilerplate` then filters. This module looks
+at one page at a time, so it runs in worker processes; rules that need the whole run
+(site templates) live in `boilerplate`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 from urllib.parse import urlparse
 
 from pipeline import boilerplate, metadata
@@ -63,18 +66,24 @@ def decode(page: RawPage) -> str:
         raise PageRejected("encoding", f"unknown charset {encoding!r}") from None
     except UnicodeDecodeError as err:
         where = "declared" if declared else "assumed (none declared)"
-        raise PageRejected("encoding", f"not valid {encoding} ({where}): {err.reason} at byte {err.start}") from None
+        raise PageRejected(
+            "encoding", f"not valid {encoding} ({where}): {err.reason} at byte {err.start}"
+        ) from None
 
 
 UNSPACED_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+# The start of a title or first line that announces an error instead of an article.
 ERROR_PAGE = re.compile(
-    r"\b(?:page (?:not found|cannot be found|could not be found|does not exist|doesn'?t exist)|"
-    r"(?:error )?404\b|not found|no longer (?:available|exists)|access denied|forbidden)",
+    r"^\W*(?:(?:error\s*)?40[34]\b|page not found|access denied|not found\W*$|(?:sorry\W+)?(?:the |this )?"
+    r"(?:page|content|article)s? (?:you (?:requested|are looking for) )?(?:was |is )?"
+    r"(?:not found|cannot be found|could not be found|does not exist|doesn'?t exist|"
+    r"no longer (?:exists|available)))",
     re.IGNORECASE,
 )
 
 
-def _trafilatura_pass(tree, url: str, precise: bool):  # noqa: ANN001, ANN202 (lxml tree, trafilatura Document)
+def _trafilatura_pass(tree: Any, url: str, precise: bool) -> Any:
+    """One trafilatura run over the parsed page: recall-minded with structure, or precision-minded."""
     import trafilatura
 
     return trafilatura.bare_extraction(
@@ -82,6 +91,7 @@ def _trafilatura_pass(tree, url: str, precise: bool):  # noqa: ANN001, ANN202 (l
         url=url,
         with_metadata=not precise,
         favor_precision=precise,
+        favor_recall=not precise,
         include_comments=False,
         include_tables=True,
         include_images=False,
@@ -91,16 +101,36 @@ def _trafilatura_pass(tree, url: str, precise: bool):  # noqa: ANN001, ANN202 (l
     )
 
 
-def _check_article(blocks: list[boilerplate.Block], title: str | None, config: CleanConfig) -> None:
-    """Reject pages that are not articles: error pages and link-list (index) pages."""
+def _linked_share(tree: Any, blocks: list[boilerplate.Block]) -> float:
+    """Share of the extracted words on lines that are the text of a link somewhere on the page.
+
+    trafilatura falls back to plain text on pages that are only lists of links, and the
+    link markup is lost; matching the lines back to the page's anchors finds them.
+    """
+    anchors = {boilerplate.line_key(a.text_content()) for a in tree.iter("a")} - {""}
+    lines = [line for block in blocks for line in block.text.split("\n")]
+    linked = sum(len(line.split()) for line in lines if boilerplate.line_key(line) in anchors)
+    return linked / max(1, sum(len(line.split()) for line in lines))
+
+
+def _check_article(
+    tree: Any, blocks: list[boilerplate.Block], title: str | None, config: CleanConfig
+) -> None:
+    """Reject pages that are not articles: error pages and link-list (index) pages.
+
+    An index page is one whose extracted text is mostly links.
+    """
     words = sum(block.words for block in blocks)
-    first_lines = " ".join([title or "", *(block.text for block in blocks[:3])])
-    if words <= config.error_page_max_words and ERROR_PAGE.search(first_lines):
-        raise PageRejected("error_page", f"reads as an error page ({words} words): {first_lines[:80]!r}")
+    first_lines = [title or "", *(block.text for block in blocks[:3])]
+    error = next((line for line in first_lines if ERROR_PAGE.search(line)), None)
+    if words <= config.error_page_max_words and error is not None:
+        raise PageRejected("error_page", f"reads as an error page ({words} words): {error[:80]!r}")
     chars = sum(len(block.text) for block in blocks)
-    density = sum(block.link_chars for block in blocks) / max(1, chars)
+    density = max(sum(block.link_chars for block in blocks) / max(1, chars), _linked_share(tree, blocks))
     if density >= config.index_link_density:
-        raise PageRejected("index_page", f"{density:.0%} of the text is links (limit {config.index_link_density:.0%})")
+        raise PageRejected(
+            "index_page", f"{density:.0%} of the text is links (limit {config.index_link_density:.0%})"
+        )
 
 
 def _extract_html(html: str, url: str, config: CleanConfig) -> dict:
@@ -110,12 +140,15 @@ def _extract_html(html: str, url: str, config: CleanConfig) -> dict:
     if tree is None:
         raise PageRejected("no_article", "the HTML cannot be parsed")
     main = _trafilatura_pass(tree, url, precise=False)
-    if main is None or not (main.text or "").strip():
+    blocks = boilerplate.blocks_from_xml(main.body) if main is not None else []
+    _check_article(tree, blocks, main.title if main is not None else None, config)
+    if main is None or not blocks:
         raise PageRejected("no_article", "no article text found in the HTML")
-    blocks = boilerplate.blocks_from_xml(main.body)
-    _check_article(blocks, main.title, config)
     precise = _trafilatura_pass(tree, url, precise=True)
-    lines, removed = boilerplate.select_blocks(blocks, (precise.text or "") if precise else "", main.title, config)
+    lines, removed = boilerplate.select_blocks(
+        blocks, (precise.text or "") if precise else "", main.title, config
+    )
+    lines = boilerplate.recover_split_article(tree, lines, config)
     fields = metadata.html_metadata(tree, url, main)
     return {"lines": lines, "removed": dict(removed), **fields}
 
@@ -133,8 +166,10 @@ def extract(page: RawPage, config: CleanConfig) -> Document | Rejection:
             fields = {"lines": text.splitlines()}
     except PageRejected as rejected:
         return Rejection(page.url, rejected.reason, rejected.detail, fetched_at, content_sha)
-    except Exception as err:  # noqa: BLE001 (a broken page must never stop the run)
-        return Rejection(page.url, "extraction_error", f"{type(err).__name__}: {err}", fetched_at, content_sha)
+    except Exception as err:  # a broken page must never stop the run: it is recorded instead
+        return Rejection(
+            page.url, "extraction_error", f"{type(err).__name__}: {err}", fetched_at, content_sha
+        )
     lines = fields.pop("lines")
     return Document(
         url=page.url,

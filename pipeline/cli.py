@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import (
@@ -22,11 +23,16 @@ from rich.progress import (
 from rich.table import Table
 
 from pipeline.config import load_config
+from pipeline.fetch import FetchSummary, fetch_sources, load_sources
 from pipeline.runner import RunSummary, ingest, new_run_id
 from pipeline.sources import InputError
-from pipeline.store import DEFAULT_STORE, StoreError, open_store
+from pipeline.store import DEFAULT_STORE, Store, StoreError, open_store
 
 console = Console(stderr=True)
+ALLOW_PRIVATE_HELP = (
+    "let fetching reach private, loopback and link-local addresses (refused by default: feeds and "
+    "redirects must not reach internal services)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +78,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="process pages even if an earlier run ingested the same URL with the same bytes",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
+    run.add_argument(
+        "--sources",
+        metavar="FILE",
+        help="first fetch the feeds, sitemaps and URL lists of this sources file (docs/sources.md), "
+        "then ingest the fetched pages with any --input",
+    )
+    run.add_argument("--allow-private", action="store_true", help=ALLOW_PRIVATE_HELP)
+    fetch = commands.add_parser(
+        "fetch",
+        help="fetch pages from the web into the store's raw/ WARC archive",
+        description="Discover article URLs in feeds, sitemaps and URL lists, and fetch them politely "
+        "(robots.txt, per-host rate limits, retries); every answer is archived as WARC under raw/.",
+    )
+    fetch.add_argument("--sources", required=True, metavar="FILE", help="the sources file (docs/sources.md)")
+    fetch.add_argument(
+        "--store",
+        default=DEFAULT_STORE,
+        metavar="URI",
+        help=f"where archives and fetch state go: a folder, file://PATH or s3://bucket/prefix "
+        f"(default: {DEFAULT_STORE})",
+    )
+    fetch.add_argument(
+        "--run-id", default=None, help="names the run's archive files (default: the current UTC time)"
+    )
+    fetch.add_argument(
+        "--reprocess",
+        action="store_true",
+        help="fetch pages an earlier run fetched, and feeds and sitemaps unconditionally",
+    )
+    fetch.add_argument("--allow-private", action="store_true", help=ALLOW_PRIVATE_HELP)
+    fetch.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     return parser
 
 
@@ -90,25 +127,67 @@ def summary_table(summary: RunSummary, store_uri: str) -> Table:
     return table
 
 
+def fetch_table(summary: FetchSummary, run_id: str) -> Table:
+    table = Table(title=f"fetch {run_id}", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for name in ("discovered", "documents", "fetched", "not_modified", "skipped_seen", "skipped_robots"):
+        table.add_row(name.replace("_", " "), str(getattr(summary, name)))
+    table.add_row("over max_pages (next run)", str(summary.over_limit))
+    for reason, count in sorted(summary.failed.items()):
+        table.add_row(f"  failed: {reason}", str(count))
+    table.add_row("archives written", str(len(summary.warc_keys)))
+    table.add_row("pages per second", f"{summary.pages_per_second:.2f}")
+    table.add_row("seconds", f"{summary.seconds:.1f}")
+    return table
+
+
+@contextmanager
+def progress_bar(label: str, quiet: bool) -> Iterator[Callable[[], None]]:
+    """A live count of pages on the terminal; yields the callback that advances it."""
+    columns = (SpinnerColumn(), TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=quiet, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda: progress.advance(task)
+
+
+def fetch_from_sources(args: argparse.Namespace, store: Store, run_id: str) -> FetchSummary:
+    sources = load_sources(args.sources)
+    with progress_bar("fetching pages", args.quiet) as advance:
+        summary = fetch_sources(
+            sources,
+            store,
+            run_id,
+            reprocess=args.reprocess,
+            allow_private=args.allow_private,
+            on_page=advance,
+        )
+    if not args.quiet:
+        Console().print(fetch_table(summary, run_id))
+    return summary
+
+
+def run_fetch(args: argparse.Namespace) -> int:
+    store = open_store(args.store)
+    fetch_from_sources(args, store, args.run_id or new_run_id())
+    return 0
+
+
 def run_ingest(args: argparse.Namespace) -> int:
-    if not args.input:
-        console.print("error: give at least one --input")
+    if not args.input and not args.sources:
+        console.print("error: give at least one --input, or --sources")
         return 2
     config = load_config(args.config)
     store = open_store(args.store)
     run_id = args.run_id or new_run_id()
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("cleaning pages"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=args.quiet,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("pages", total=None)
-        summary = ingest(args.input, store, run_id, config, on_page=lambda: progress.advance(task))
+    if args.sources:
+        fetched = fetch_from_sources(args, store, run_id)
+        args.input += [store.location(key) for key in fetched.warc_keys]
+        if not args.input:
+            console.print("nothing was fetched, so there is nothing to ingest")
+            return 0
+    with progress_bar("cleaning pages", args.quiet) as advance:
+        summary = ingest(args.input, store, run_id, config, reprocess=args.reprocess, on_page=advance)
     if not args.quiet:
         Console().print(summary_table(summary, store.uri))
     return 0
@@ -117,7 +196,7 @@ def run_ingest(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return run_ingest(args)
+        return run_fetch(args) if args.command == "fetch" else run_ingest(args)
     except (StoreError, InputError, ValueError, OSError) as err:
         console.print(f"error: {err}")
         return 2

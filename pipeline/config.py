@@ -22,7 +22,7 @@ class CleanConfig:
     # A short line seen on at least this many otherwise different pages of one host,
     # and on at least this share of the host's pages in the run, is that host's
     # template (chrome), not content.
-    template_min_pages: int = 2
+    template_min_pages: int = 3
     template_min_share: float = 0.0
     learn_templates: bool = True  # learn site templates in each run (and remember them)
     # Cross-run template memory: sites with fewer pages than this in a run remember all
@@ -36,6 +36,12 @@ class CleanConfig:
     # Block rules for HTML (docs/cleaning.md): the precision-minded extraction bounds the
     # article unless it kept less than this share of the words.
     precise_min_share: float = 0.5
+    # An article cut into sibling chunks (same tag and class) gets the other chunks' prose
+    # paragraphs (at least chunk_min_words each) back when they add at least this many
+    # words and this share of what extraction found.
+    chunk_min_words: int = 8
+    chunk_min_added_words: int = 100
+    chunk_min_added_share: float = 0.5
     teaser_max_words: int = 25  # link-dense blocks up to this long, in runs, are teasers
     teaser_link_density: float = 0.7
     # Non-articles: pages whose extracted text is mostly links are "index_page"; short

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.output import decode_jsonl_gz
@@ -26,18 +26,18 @@ LANDING_ROOT = "landing/"
 def landing_prefix(hour: datetime) -> str:
     """Key prefix of the landing partition holding raw pages that arrived in `hour` (UTC)."""
     if hour.tzinfo is None:
-        hour = hour.replace(tzinfo=timezone.utc)
-    hour = hour.astimezone(timezone.utc)
+        hour = hour.replace(tzinfo=UTC)
+    hour = hour.astimezone(UTC)
     return f"{LANDING_ROOT}dt={hour:%Y-%m-%d}/hour={hour:%H}/"
 
 
 def landing_prefixes(start: datetime, end: datetime) -> list[str]:
     """Landing partitions of every hour that overlaps the window [start, end)."""
     if start.tzinfo is None:
-        start = start.replace(tzinfo=timezone.utc)
+        start = start.replace(tzinfo=UTC)
     if end.tzinfo is None:
-        end = end.replace(tzinfo=timezone.utc)
-    hour = start.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        end = end.replace(tzinfo=UTC)
+    hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     prefixes = []
     while hour < end:
         prefixes.append(landing_prefix(hour))
@@ -47,9 +47,7 @@ def landing_prefixes(start: datetime, end: datetime) -> list[str]:
 
 def read_manifests(store: Store) -> list[dict[str, Any]]:
     """Manifests of all committed runs, in commit (`sequence`) order."""
-    manifests = [
-        json.loads(store.get(key)) for key in store.list("runs/") if key.endswith("/manifest.json")
-    ]
+    manifests = [json.loads(store.get(key)) for key in store.list("runs/") if key.endswith("/manifest.json")]
     return sorted(manifests, key=lambda manifest: manifest["sequence"])
 
 
@@ -87,7 +85,9 @@ def corpus_report(
     rejected: Counter[str] = Counter()
     for manifest in manifests:
         counts = manifest["counts"]
-        totals.update({name: counts[name] for name in ("pages_in", "canonical", "duplicates", "already_ingested")})
+        totals.update(
+            {name: counts[name] for name in ("pages_in", "canonical", "duplicates", "already_ingested")}
+        )
         rejected.update(counts["rejected"])
 
     articles = {article["id"]: article for article in iter_articles(store, manifests)}

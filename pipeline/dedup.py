@@ -41,7 +41,9 @@ def shingles(text: str, size: int) -> np.ndarray:
         grams = [" ".join(tokens)] if tokens else []
     else:
         grams = [" ".join(tokens[i : i + size]) for i in range(len(tokens) - size + 1)]
-    hashes = np.fromiter((xxhash.xxh32_intdigest(g.encode()) for g in grams), dtype=np.uint32, count=len(grams))
+    hashes = np.fromiter(
+        (xxhash.xxh32_intdigest(g.encode()) for g in grams), dtype=np.uint32, count=len(grams)
+    )
     return np.unique(hashes)
 
 

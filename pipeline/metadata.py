@@ -25,11 +25,14 @@ from pipeline.records import utc_iso
 _MONTH_DAY = r"\d{1,2}\.? \w+\.? \d{4}|\w+\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4}"
 DATE_LINE = re.compile(
     rf"(?:(?:published|posted|updated|date)\s*:?\s*)?(?:\w+,? )?"
-    rf"(?:\d{{4}}-\d\d-\d\d(?:[t ][\d:.]+(?:z|[+-]\d\d:?\d\d)?)?|\d{{1,2}}[./]\d{{1,2}}[./]\d{{4}}|{_MONTH_DAY})"
+    rf"(?:\d{{4}}-\d\d-\d\d(?:[t ][\d:.]+(?:z|[+-]\d\d:?\d\d)?)?|"
+    rf"\d{{1,2}}[./]\d{{1,2}}[./]\d{{4}}|{_MONTH_DAY})"
     r"(?:,? (?:at )?\d{1,2}[:.]\d\d(?::\d\d)?(?: ?[ap]\.?m\.?)?(?: ?[a-z]{2,4})?)?"
     r"(?:,? updated:? ?\d{1,2}[:.]\d\d)?",
     re.IGNORECASE,
 )
+BYLINE_SEPARATOR = re.compile(r"\s[·|•]\s|\s[-–—]\s")
+TEXT_NODES_SEARCHED = 300  # a page states its own date near the top; later ones belong to teasers
 TIME_OF_DAY = re.compile(r"\d{1,2}[:.]\d\d|\d\s?[ap]\.?m\b", re.IGNORECASE)
 # Where publishers declare the publication time, most trusted first.
 DATE_XPATHS = (
@@ -72,12 +75,11 @@ def _parse_free_text(value: str) -> datetime | None:
 
     cleaned = re.sub(r"^(?:published|posted|updated|date)\s*:?\s*", "", value, flags=re.IGNORECASE)
     cleaned = re.sub(r",? updated:?.*$", "", cleaned, flags=re.IGNORECASE)
-    return dateparser.parse(cleaned, settings={"STRICT_PARSING": True, "PREFER_DAY_OF_MONTH": "first"})
-
-
-def date_from_line(line: str) -> str | None:
-    """The publication time a date-only line gives, or None when the line is not one."""
-    return normalise_date(line) if is_date_line(line) else None
+    settings = {"STRICT_PARSING": True, "PREFER_DAY_OF_MONTH": "first"}
+    # English first: guessing the language is ten times slower, and most dates need none.
+    return dateparser.parse(cleaned, languages=["en"], settings=settings) or dateparser.parse(
+        cleaned, settings=settings
+    )
 
 
 def _json_ld(tree: lxml_html.HtmlElement) -> Iterator[dict[str, Any]]:
@@ -104,7 +106,26 @@ def published_time(tree: lxml_html.HtmlElement, fallback: str | None) -> str | N
     for candidate in candidates:
         if date := normalise_date(candidate):
             return date
-    return normalise_date(fallback) if fallback else None
+    day = normalise_date(fallback) if fallback else None
+    return _time_in_text(tree, day) or day
+
+
+def _time_in_text(tree: lxml_html.HtmlElement, day: str | None) -> str | None:
+    """A date with a time of day written near the top of the page ("By X · May 1, 2020 10:12").
+
+    When trafilatura found only the day, a time written on that same day refines it.
+    """
+    for text in tree.xpath("//body//text()[normalize-space()]")[:TEXT_NODES_SEARCHED]:
+        for part in BYLINE_SEPARATOR.split(str(text)):
+            moment = date_from_line(part.strip()) if TIME_OF_DAY.search(part) else None
+            if moment and "T" in moment and (day is None or moment.startswith(day)):
+                return moment
+    return None
+
+
+def date_from_line(line: str) -> str | None:
+    """The time a date-only line gives, or None when the line is not one."""
+    return normalise_date(line) if is_date_line(line) else None
 
 
 def _names(value: Any) -> list[str]:
@@ -121,7 +142,12 @@ def authors(tree: lxml_html.HtmlElement, extracted: str | None) -> str | None:
     """Authors as "A; B": trafilatura's byline reading, else schema.org or <meta name=author>."""
     names = [name.strip() for name in (extracted or "").split(";")]
     if not any(names):
-        names = [n for item in _json_ld(tree) if item.get("@type") != "Organization" for n in _names(item.get("author"))]
+        names = [
+            n
+            for item in _json_ld(tree)
+            if item.get("@type") != "Organization"
+            for n in _names(item.get("author"))
+        ]
     if not any(names):
         names = [str(v) for v in tree.xpath('//meta[@name="author"]/@content')]
     unique = list(dict.fromkeys(" ".join(name.split()) for name in names if name.strip()))

@@ -22,7 +22,7 @@ from functools import partial
 from itertools import islice
 from typing import Any
 
-from pipeline import boilerplate, clean, index, output
+from pipeline import boilerplate, clean, index, output, templates
 from pipeline.config import CleanConfig, Config
 from pipeline.dedup import Deduplicator
 from pipeline.records import Decision, Document, RawPage, Rejection, utc_iso
@@ -60,7 +60,7 @@ class RunSummary:
             already_ingested=counts["already_ingested"],
             rejected=counts["rejected"],
             seconds=counts["seconds"],
-            objects=objects["articles"] + objects["lineage"] + [objects["index"]],
+            objects=[*objects["articles"], *objects["lineage"], objects["index"], objects["templates"]],
         )
 
 
@@ -175,7 +175,8 @@ def process(
     state = index.load_index(store)
     fresh, already = _split_seen(items, state.seen, reprocess)
     docs = [item for item in fresh if isinstance(item, Document)]
-    boilerplate.remove_boilerplate(docs, config.clean)
+    learned: boilerplate.SiteLines = {}
+    boilerplate.remove_boilerplate(docs, config.clean, templates.load_templates(store, config.clean), learned)
     finished = [clean.finish(doc, config.clean) for doc in docs]
     rejections = [item for item in fresh if isinstance(item, Rejection)]
     rejections += [item for item in finished if isinstance(item, Rejection)]
@@ -210,6 +211,7 @@ def process(
             "articles": output.write_parts(store, f"articles/{prefix}", articles),
             "lineage": output.write_parts(store, f"lineage/{prefix}", lineage),
             "index": segment_key,
+            "templates": templates.save_templates(store, run_id, learned, config.clean),
         },
     }
 

@@ -129,20 +129,44 @@ def _media_type(header: str | None) -> tuple[str, str | None]:
     return message.get_content_type(), message.get_content_charset()
 
 
+def _warc_fields(payload: bytes) -> dict[str, str]:
+    """Parse an `application/warc-fields` payload (one "name: value" per line)."""
+    fields = {}
+    for line in payload.decode("utf-8", "replace").splitlines():
+        name, _, value = line.partition(":")
+        fields[name.strip()] = value.strip()
+    return fields
+
+
 def read_warc(stream, max_page_bytes: int, origin: str = "") -> Iterator[RawPage | Rejection]:
-    """Yield the response records of a WARC stream as raw pages (warcio parses the format)."""
+    """Yield a WARC stream's pages (warcio parses the format).
+
+    Response records become pages, or rejections when they are not a 200 (a redirect
+    hop, an error). Metadata records that carry a fetch `outcome` (written by
+    `pipeline.fetch` for a URL that got no usable answer) become rejections too, so a
+    failed fetch is in the lineage when the archive is ingested.
+    """
     from warcio.archiveiterator import ArchiveIterator
 
     for record in ArchiveIterator(stream, arc2warc=True):
-        if record.rec_type != "response":
-            continue  # requests, metadata, warcinfo: not pages
         url = record.rec_headers.get_header("WARC-Target-URI") or ""
         date = record.rec_headers.get_header("WARC-Date")
         fetched = datetime.fromisoformat(date.replace("Z", "+00:00")) if date else datetime.now(UTC)
+        if record.rec_type == "metadata":
+            fields = _warc_fields(record.content_stream().read(65536))
+            if "outcome" in fields:
+                yield Rejection(url, fields["outcome"], fields.get("detail", ""), utc_iso(fetched))
+            continue
+        if record.rec_type != "response":
+            continue  # requests, revisits (not modified since an earlier run), warcinfo: not pages
         if record.http_headers is None:
             yield Rejection(url, "not_http", "WARC response record without HTTP headers", utc_iso(fetched))
             continue
         status = record.http_headers.get_statuscode()
+        if status.startswith("3"):
+            target = record.http_headers.get_header("Location") or "?"
+            yield Rejection(url, "redirect", f"HTTP status {status} to {target}", utc_iso(fetched))
+            continue
         if status != "200":
             yield Rejection(url, "http_status", f"HTTP status {status}", utc_iso(fetched))
             continue

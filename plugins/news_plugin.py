@@ -3,16 +3,17 @@
 - Macros for the store's landing layout, for templated fields of any operator:
   `{{ macros.news_pipeline.landing_prefix(data_interval_start) }}` gives
   `landing/dt=2026-11-22/hour=05/`.
-- A listener that turns every failed run of a news DAG into one structured log line
-  (`news_run_failed {...}`) in the scheduler's log, with the failed tasks and the command
-  that reruns them, so on-call can alert on one pattern and act on it.
+- A listener that turns failures of the news DAGs into structured log lines, so on-call can
+  alert on one pattern and act on it: `news_task_failed {...}` in the task's log for every
+  failed attempt (with the error), and `news_run_failed {...}` in the scheduler's log for a
+  failed run (with the failed tasks and the command that reruns them).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.listeners import hookimpl
 from airflow.plugins_manager import AirflowPlugin
@@ -26,14 +27,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NEWS_DAG_PREFIX = "news_"
-FAILED_STATES = (TaskInstanceState.FAILED, TaskInstanceState.UPSTREAM_FAILED)
 
 
 def failed_run_record(dag_run: DagRun, msg: str) -> dict:
     """What an operator needs to know about a failed run, and how to rerun what failed."""
-    failed = sorted(
-        {ti.task_id for ti in dag_run.get_task_instances(state=FAILED_STATES)}  # type: ignore[arg-type]
-    )
+    failed = sorted({ti.task_id for ti in dag_run.get_task_instances(state=[TaskInstanceState.FAILED])})
     start, end = dag_run.data_interval_start, dag_run.data_interval_end
     when = dag_run.logical_date.isoformat() if dag_run.logical_date else None
     return {
@@ -51,7 +49,20 @@ def failed_run_record(dag_run: DagRun, msg: str) -> dict:
 
 
 class FailedRunListener:
-    """Logs failed runs of the news DAGs (the scheduler calls this when a run fails)."""
+    """Logs failures of the news DAGs: task attempts (called in the worker) and runs (scheduler)."""
+
+    @hookimpl
+    def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any) -> None:
+        if task_instance.dag_id.startswith(NEWS_DAG_PREFIX):
+            record = {
+                "dag_id": task_instance.dag_id,
+                "task_id": task_instance.task_id,
+                "map_index": task_instance.map_index,
+                "run_id": task_instance.run_id,
+                "try_number": task_instance.try_number,
+                "error": f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error,
+            }
+            log.error("news_task_failed %s", json.dumps(record))
 
     @hookimpl
     def on_dag_run_failed(self, dag_run: DagRun, msg: str) -> None:
@@ -61,5 +72,5 @@ class FailedRunListener:
 
 class NewsPipelinePlugin(AirflowPlugin):
     name = "news_pipeline"
-    macros = [landing_prefix, landing_prefixes]
-    listeners = [FailedRunListener()]
+    macros: ClassVar[list[Any]] = [landing_prefix, landing_prefixes]
+    listeners: ClassVar[list[Any]] = [FailedRunListener()]

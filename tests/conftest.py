@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,39 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
 SHARED = REPO.parent / "shared"
+# Site chrome in the seed scrapes that must never reach an article's text.
+SEED_CHROME = [
+    "Please enter your comment!",
+    "Please enter your name here",
+    "The Limited Times",
+    "Now you can see non-English news",
+    "www.de24.news",
+    "Previous Article",
+    "Next Article",
+    "Page not found",
+    "Skip to main content",
+    "Share :",
+    "Trends 24h",
+    "source link",
+    "You may also like",
+    "WP2Social",
+    "Communities 2019",
+    "The information on this site is from external sources",
+    "Download the France 24 app",
+    "Icon:",
+]
+
+
+def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """`python -m pipeline ...` in a clean environment, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "COLUMNS": "120"},
+    )
 
 
 @pytest.fixture(scope="session")

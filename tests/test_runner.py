@@ -11,22 +11,7 @@ from pipeline import output
 from pipeline.config import CleanConfig, Config
 from pipeline.runner import commit_run, deduplicate_run, extract_shard, ingest, plan_shards
 from pipeline.store import LocalStore, Store, open_store
-
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
-SITE_CHROME = [
-    "Please enter your comment!",
-    "Please enter your name here",
-    "The Limited Times",
-    "© www.de24.news",
-    "www.de24.news",
-    "Previous Article",
-    "Next Article",
-    "Page not found",
-    "Skip to main content",
-    "Share :",
-    "You may also like",
-    "Trends 24h",
-]
+from tests.conftest import SEED_CHROME, SEEDS
 
 
 def read_rows(store: Store, kind: str) -> list[dict]:
@@ -52,7 +37,7 @@ def test_seeds_are_five_clean_articles(store: LocalStore) -> None:
     for article in articles:
         assert article["title"] and article["title"] not in article["text"]
         assert len(article["text"].split()) > 200
-        for chrome in SITE_CHROME:
+        for chrome in SEED_CHROME:
             assert chrome not in article["text"], (article["url"], chrome)
         assert Path(article["url"].removeprefix("file://")).name in article["url"]
         assert article["language"] == "en"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,36 @@ def test_oversized_file_is_rejected_without_reading_it(tmp_path: Path) -> None:
 def test_missing_input_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
         list_inputs([str(tmp_path / "nope")])
+
+
+def test_redirects_and_fetch_failures_in_a_warc_become_rejections(tmp_path: Path, write_warc) -> None:
+    from warcio.warcwriter import WARCWriter
+
+    warc = write_warc(tmp_path / "fetched.warc.gz", [("https://a.example/old", 301, "text/html", b"")])
+    with warc.open("ab") as handle:
+        writer = WARCWriter(handle, gzip=True)
+        payload = b"outcome: timeout\r\ndetail: no answer within 10 s\r\nattempts: 3\r\n"
+        writer.write_record(
+            writer.create_warc_record(
+                "https://a.example/slow",
+                "metadata",
+                payload=io.BytesIO(payload),
+                warc_content_type="application/warc-fields",
+            )
+        )
+        writer.write_record(
+            writer.create_warc_record(
+                "https://a.example/",
+                "metadata",
+                payload=io.BytesIO(b"via: feed\r\n"),
+                warc_content_type="application/warc-fields",
+            )
+        )
+    redirect, failure = read_all([str(warc)])
+    assert isinstance(redirect, Rejection) and redirect.reason == "redirect"
+    assert isinstance(failure, Rejection)
+    assert (failure.url, failure.reason, failure.detail) == (
+        "https://a.example/slow",
+        "timeout",
+        "no answer within 10 s",
+    )

@@ -57,10 +57,28 @@ def airflow_db() -> Path:
 
 
 @pytest.fixture(scope="session")
-def dagbag(airflow_db: Path):  # noqa: ANN201 (DagBag is imported lazily, see the module docstring)
+def dagbag(airflow_db: Path):
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(DAGS))
+
+
+@pytest.fixture
+def fresh_dag(airflow_db: Path):
+    """Parses a DAG file anew, for each dag.test().
+
+    dag.test() runs tasks in this process on the DAG's own task objects, and the task runner
+    writes the run's conf into `task.params`: a DAG object reused for a second dag.test()
+    would see the first run's conf. (Workers parse the DAG file for every task.)
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    def parse(dag_id: str):
+        bag = DagBag(dag_folder=str(DAGS / f"{dag_id}.py"))
+        assert bag.import_errors == {}
+        return bag.get_dag(dag_id)
+
+    return parse
 
 
 @pytest.fixture
@@ -82,7 +100,7 @@ def news_s3(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def s3(news_s3: str):  # noqa: ANN201 (boto3 client types are generated at run time)
+def s3(news_s3: str):
     """The tests' own client to the moto server, to set up and inspect buckets."""
     import boto3
 
@@ -96,7 +114,7 @@ def s3(news_s3: str):  # noqa: ANN201 (boto3 client types are generated at run t
 
 
 @pytest.fixture
-def corpus_bucket(s3, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: ANN001
+def corpus_bucket(s3, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh bucket per test, made the corpus store through the Variable `news_store_uri`."""
     name = "corpus-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
     s3.create_bucket(Bucket=name)

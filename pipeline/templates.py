@@ -1,0 +1,68 @@
+"""Site templates remembered across runs, so a site's chrome is known before its next page.
+
+Each run writes one immutable object, `templates/run=<run_id>.json.gz`: per site, the
+short lines it saw as template and, for sites with few pages in the run, all their
+short lines, each with the number of pages it was on. Lines are stored as 8-byte
+digests of their word keys (`boilerplate.line_digest`): small, and no page text. Nothing is ever rewritten, so
+concurrent or retried runs cannot clobber each other (a retry writes the same bytes).
+Loading sums the counts of the newest committed runs (those with a manifest), and a
+line seen on enough pages overall is template. Only the newest
+`template_memory_runs` runs are read, which bounds both the time to load and how long
+a redesigned site's old chrome is remembered.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections import Counter, defaultdict
+
+from pipeline.boilerplate import SiteLines
+from pipeline.config import CleanConfig
+from pipeline.store import Store
+
+PREFIX = "templates/"
+RUN_KEY = re.compile(r"^templates/run=(?P<run_id>[^/]+)\.json\.gz$")
+
+
+def templates_key(run_id: str) -> str:
+    return f"{PREFIX}run={run_id}.json.gz"
+
+
+def save_templates(store: Store, run_id: str, learned: SiteLines, config: CleanConfig | None = None) -> str:
+    """Write this run's template evidence (capped per site, most frequent first); return its key."""
+    config = config or CleanConfig()
+    sites = {
+        site: dict(
+            sorted(lines.items(), key=lambda item: (-item[1], item[0]))[: config.template_memory_max_lines]
+        )
+        for site, lines in sorted(learned.items())
+        if lines
+    }
+    data = json.dumps({"run_id": run_id, "sites": sites}, ensure_ascii=False, sort_keys=True).encode()
+    key = templates_key(run_id)
+    store.put(key, gzip.compress(data, mtime=0))
+    return key
+
+
+def _committed_runs(store: Store) -> set[str]:
+    return {key.split("/")[1] for key in store.list("runs/") if key.endswith("/manifest.json")}
+
+
+def load_templates(store: Store, config: CleanConfig | None = None) -> dict[str, set[str]]:
+    """Site -> digests of lines seen as template on at least `template_memory_min_pages` pages."""
+    config = config or CleanConfig()
+    committed = _committed_runs(store)
+    run_keys = [
+        key for key in store.list(PREFIX) if (match := RUN_KEY.match(key)) and match["run_id"] in committed
+    ]
+    pages: dict[str, Counter] = defaultdict(Counter)
+    for key in sorted(run_keys)[-config.template_memory_runs :]:
+        for site, lines in json.loads(gzip.decompress(store.get(key)))["sites"].items():
+            pages[site].update(lines)
+    known = {
+        site: {line for line, count in counts.items() if count >= config.template_memory_min_pages}
+        for site, counts in pages.items()
+    }
+    return {site: lines for site, lines in known.items() if lines}

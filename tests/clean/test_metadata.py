@@ -1,0 +1,79 @@
+"""Metadata: dates normalised to ISO 8601 (UTC when zoned), authors, canonical URL, language."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import html as lxml_html
+
+from pipeline.metadata import authors, canonical_url, is_date_line, language, normalise_date, published_time
+
+
+@pytest.mark.parametrize(
+    ("written", "iso"),
+    [
+        ("2020-09-14T10:34:49.458Z", "2020-09-14T10:34:49Z"),
+        ("2020-09-17T13:02:00+02:00", "2020-09-17T11:02:00Z"),
+        ("2020-09-17 13:02", "2020-09-17T13:02:00"),
+        ("2020-09-17", "2020-09-17"),
+        ("September 17, 2020 13:02", "2020-09-17T13:02:00"),
+        ("Tuesday, 11 August 2020", "2020-08-11"),
+        ("no date here", None),
+        ("1850-01-01", None),
+    ],
+)
+def test_normalise_date(written: str, iso: str | None) -> None:
+    assert normalise_date(written) == iso
+
+
+def test_date_lines_are_only_dates() -> None:
+    assert is_date_line("Published: September 17, 2020 at 1:02 pm")
+    assert not is_date_line("The meeting on September 17, 2020 was cancelled by the mayor.")
+
+
+def page(head: str, body: str = "") -> lxml_html.HtmlElement:
+    return lxml_html.fromstring(f"<html><head>{head}</head><body>{body}</body></html>")
+
+
+def test_published_time_prefers_declared_times() -> None:
+    tree = page(
+        '<meta property="article:published_time" content="2020-09-17T13:02:00+00:00">'
+        '<script type="application/ld+json">{"datePublished": "2020-01-01T00:00:00Z"}</script>'
+    )
+    assert published_time(tree, "2020-09-18") == "2020-09-17T13:02:00Z"
+
+
+def test_published_time_from_json_ld_then_time_element() -> None:
+    json_ld = page(
+        '<script type="application/ld+json">'
+        '[{"@graph": [{"datePublished": "2020-05-01T08:00:00-04:00"}]}]</script>'
+    )
+    assert published_time(json_ld, None) == "2020-05-01T12:00:00Z"
+    time_element = page("", '<time datetime="2020-05-02T09:30:00Z">May 2</time>')
+    assert published_time(time_element, None) == "2020-05-02T09:30:00Z"
+
+
+def test_a_byline_time_refines_a_bare_day() -> None:
+    tree = page("", "<div>By J. Smith · September 18, 2020 06:16 · No Comments</div><p>Text.</p>")
+    assert published_time(tree, "2020-09-18") == "2020-09-18T06:16:00"
+    assert published_time(tree, "2020-09-19") == "2020-09-19"  # another day: a teaser's date
+
+
+def test_authors_from_byline_or_schema_org() -> None:
+    assert authors(page(""), "Ann Lee; Bo Chan; Ann Lee") == "Ann Lee; Bo Chan"
+    tree = page(
+        '<script type="application/ld+json">{"author": [{"name": "Ann Lee"}, {"name": "Bo Chan"}]}</script>'
+    )
+    assert authors(tree, None) == "Ann Lee; Bo Chan"
+    assert authors(page('<meta name="author" content="Cy Dee">'), None) == "Cy Dee"
+
+
+def test_canonical_url_is_absolute() -> None:
+    tree = page('<link rel="canonical" href="/news/story-1">')
+    assert canonical_url(tree, "https://site.example/amp/story-1") == "https://site.example/news/story-1"
+    assert canonical_url(page(""), "https://site.example/x") is None
+
+
+def test_language_is_iso_639_1() -> None:
+    assert language("The council approved the new budget on Monday after a long debate.") == "en"
+    assert language("Der Stadtrat hat am Montag nach langer Debatte den neuen Haushalt beschlossen.") == "de"
+    assert language("") is None

@@ -1,0 +1,112 @@
+"""Site templates: learned across pages of one site in a run, remembered across runs in the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.boilerplate import learn_templates, line_digest, remove_boilerplate
+from pipeline.config import CleanConfig
+from pipeline.records import Document
+from pipeline.store import LocalStore
+from pipeline.templates import load_templates, save_templates, templates_key
+
+CONFIG = CleanConfig()
+NAV = "Home | World | Politics | Business"
+STORIES = [
+    "Rain is expected across the region on Friday, forecasters said in their weekly outlook.",
+    "The city opened its third public library branch on Saturday with a reading festival.",
+    "Local farmers reported a record apple harvest thanks to a warm and dry autumn.",
+    "A new ferry line will link the two harbours from next spring, the port authority said.",
+]
+
+
+def doc(url: str, *lines: str) -> Document:
+    return Document(
+        url=url,
+        text="\n".join(lines),
+        fetched_at="2020-01-01T00:00:00Z",
+        content_sha=url,
+        source=url.split("/")[2],
+        content_type="text/html",
+    )
+
+
+def site_pages(site: str, count: int, start: int = 0) -> list[Document]:
+    return [
+        doc(f"https://{site}/{i}", NAV, STORIES[i % len(STORIES)], "Our team")
+        for i in range(start, start + count)
+    ]
+
+
+def test_lines_on_enough_pages_of_one_site_are_its_template() -> None:
+    docs = site_pages("a.example", 3) + site_pages("b.example", 1)
+    remove_boilerplate(docs, CONFIG)
+    assert [d.text for d in docs[:3]] == [STORIES[0], STORIES[1], STORIES[2]]
+    assert docs[3].text == f"{NAV}\n{STORIES[0]}\nOur team"  # another site, seen once
+    assert docs[0].removed["template"] == 2
+
+
+def test_copies_of_one_story_do_not_make_a_template() -> None:
+    short = "Officials confirmed the bridge will reopen in March"
+    docs = [doc(f"https://a.example/{i}", short, STORIES[0]) for i in range(3)]
+    templates, _ = learn_templates(docs, CONFIG)
+    assert templates == {}
+
+
+def test_templates_can_be_switched_off() -> None:
+    docs = site_pages("a.example", 3)
+    remove_boilerplate(docs, CleanConfig(learn_templates=False))
+    assert all(NAV in d.text for d in docs)
+
+
+def commit(store: LocalStore, run_id: str) -> None:
+    store.put(f"runs/{run_id}/manifest.json", b"{}")
+
+
+def run(store: LocalStore, run_id: str, docs: list[Document]) -> list[Document]:
+    learned: dict = {}
+    remove_boilerplate(docs, CONFIG, load_templates(store, CONFIG), learned)
+    save_templates(store, run_id, learned, CONFIG)
+    commit(store, run_id)
+    return docs
+
+
+def test_a_small_site_is_learned_over_several_runs(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    first = run(store, "20200101T000000Z", site_pages("a.example", 1))
+    assert NAV in first[0].text  # one page: nothing to compare with yet
+    run(store, "20200102T000000Z", site_pages("a.example", 1, start=1))
+    run(store, "20200103T000000Z", site_pages("a.example", 1, start=2))
+    later = run(store, "20200104T000000Z", site_pages("a.example", 1, start=3))
+    assert later[0].text == STORIES[3]
+    chrome = {line_digest("home world politics business"), line_digest("our team")}
+    assert load_templates(store, CONFIG) == {"a.example": chrome}
+
+
+def test_only_committed_runs_are_remembered(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    save_templates(store, "20200101T000000Z", {"a.example": {"home world": 5}}, CONFIG)
+    assert load_templates(store, CONFIG) == {}
+    commit(store, "20200101T000000Z")
+    assert load_templates(store, CONFIG) == {"a.example": {"home world"}}
+
+
+def test_saved_evidence_is_capped_per_site_and_deterministic(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    config = CleanConfig(template_memory_max_lines=2)
+    learned = {"a.example": {"one": 1, "two": 5, "three": 3}}
+    key = save_templates(store, "r1", learned, config)
+    first = store.get(key)
+    save_templates(store, "r1", learned, config)
+    assert store.get(key) == first and key == templates_key("r1")
+    commit(store, "r1")
+    assert load_templates(store, CleanConfig(template_memory_min_pages=1)) == {"a.example": {"two", "three"}}
+
+
+def test_only_the_newest_runs_count(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    for number in range(3):
+        save_templates(store, f"r{number}", {"a.example": {"old line": 2}}, CONFIG)
+        commit(store, f"r{number}")
+    assert load_templates(store, CONFIG) == {"a.example": {"old line"}}
+    assert load_templates(store, CleanConfig(template_memory_runs=1)) == {}

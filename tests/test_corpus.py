@@ -1,0 +1,141 @@
+"""Reading the corpus as docs/corpus.md tells readers to, and the landing layout."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from pipeline import output
+from pipeline.config import Config
+from pipeline.corpus import (
+    corpus_report,
+    iter_articles,
+    iter_lineage,
+    landing_prefix,
+    landing_prefixes,
+    read_manifests,
+)
+from pipeline.runner import deduplicate_run, extract_shard, ingest
+from pipeline.store import LocalStore, Store, open_store
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "corpus")
+
+
+def test_landing_prefix_is_the_utc_hour() -> None:
+    assert landing_prefix(datetime(2026, 11, 22, 5, 59)) == "landing/dt=2026-11-22/hour=05/"  # naive is UTC
+    berlin_morning = datetime(2026, 11, 22, 0, 30, tzinfo=timezone(timedelta(hours=1)))
+    assert landing_prefix(berlin_morning) == "landing/dt=2026-11-21/hour=23/"
+
+
+def test_landing_prefixes_cover_every_hour_of_the_window() -> None:
+    start = datetime(2026, 11, 21, 23, tzinfo=UTC)
+    assert landing_prefixes(start, start + timedelta(hours=1)) == ["landing/dt=2026-11-21/hour=23/"]
+    assert landing_prefixes(start, start + timedelta(hours=2)) == [
+        "landing/dt=2026-11-21/hour=23/",
+        "landing/dt=2026-11-22/hour=00/",
+    ]
+    assert landing_prefixes(start, start) == []
+
+
+def _write_run(store: Store, run_id: str, sequence: int, articles: list[dict], lineage: list[dict]) -> None:
+    """A committed run written by hand in the documented layout."""
+    keys = {
+        "articles": output.write_parts(store, f"articles/run={run_id}", articles),
+        "lineage": output.write_parts(store, f"lineage/run={run_id}", lineage),
+        "index": f"index/segments/{run_id}.npz",
+    }
+    manifest = {
+        "schema_version": "1.0",
+        "run_id": run_id,
+        "sequence": sequence,
+        "committed_at": f"2026-11-22T0{sequence}:00:00Z",
+        "counts": {
+            "pages_in": len(lineage),
+            "canonical": len(articles),
+            "duplicates": 0,
+            "already_ingested": 0,
+            "rejected": {},
+            "seconds": 0.1,
+        },
+        "objects": keys,
+    }
+    store.put(f"runs/{run_id}/manifest.json", json.dumps(manifest).encode())
+
+
+def test_later_record_of_a_story_supersedes_the_earlier_one(store: LocalStore) -> None:
+    # Run ids sort the other way round from commit order: only `sequence` counts.
+    _write_run(
+        store,
+        "b-first",
+        1,
+        [
+            {"id": "s_1", "title": "old", "source": "a.example"},
+            {"id": "s_2", "title": "other", "source": "b.example"},
+        ],
+        [],
+    )
+    _write_run(store, "a-second", 2, [{"id": "s_1", "title": "new", "source": "a.example"}], [])
+
+    assert [manifest["run_id"] for manifest in read_manifests(store)] == ["b-first", "a-second"]
+    assert sorted((a["id"], a["title"]) for a in iter_articles(store)) == [("s_1", "new"), ("s_2", "other")]
+
+
+def test_objects_of_an_uncommitted_run_are_invisible(store: LocalStore) -> None:
+    config = Config()
+    ingest([str(SEEDS)], store, run_id="committed", config=config)
+    staged = extract_shard([str(SEEDS / "000_44712f9b74aee763.txt")], store, "in-flight", 0, config)
+    deduplicate_run(store, "in-flight", [staged], config, reprocess=True)  # writes objects, no manifest yet
+
+    assert store.list("lineage/run=in-flight/")
+    assert [manifest["run_id"] for manifest in read_manifests(store)] == ["committed"]
+    assert {row["run_id"] for row in iter_lineage(store)} == {"committed"}
+    assert {article["run_id"] for article in iter_articles(store)} == {"committed"}
+
+
+def test_report_counts_sources_duplicates_and_biggest_stories(store: LocalStore, tmp_path: Path) -> None:
+    ingest([str(SEEDS)], store, run_id="seeds")
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    shutil.copy(SEEDS / "002_f1b319162d563aac.txt", copies / "syndicated.txt")
+    ingest([str(copies)], store, run_id="copies")
+
+    report = corpus_report(store)
+
+    assert report["runs"] == ["seeds", "copies"]
+    assert (report["pages_in"], report["canonical"], report["duplicates"]) == (6, 5, 1)
+    assert report["duplicate_rate"] == round(1 / 6, 4)
+    assert report["articles_by_source"] == {"file": 5}
+    biggest = report["biggest_stories"][0]
+    assert biggest["pages"] == 2
+    assert biggest["url"] == (SEEDS / "002_f1b319162d563aac.txt").as_uri()
+    assert biggest["title"]
+    assert [story["pages"] for story in report["biggest_stories"][1:]] == [1, 1, 1, 1]
+
+
+def test_report_over_some_runs_only(store: LocalStore, tmp_path: Path) -> None:
+    ingest([str(SEEDS)], store, run_id="seeds")
+    ingest([str(SEEDS)], store, run_id="rerun")  # every page already ingested
+
+    rerun = [manifest for manifest in read_manifests(store) if manifest["run_id"] == "rerun"]
+    report = corpus_report(store, rerun)
+
+    assert (report["pages_in"], report["already_ingested"], report["canonical"]) == (5, 5, 0)
+    assert report["duplicate_rate"] == 0.0
+    assert report["articles_by_source"] == {} and report["biggest_stories"] == []
+
+
+def test_corpus_reads_an_s3_store(s3_bucket: str) -> None:
+    store = open_store(f"s3://{s3_bucket}/corpus/")
+    ingest([str(SEEDS)], store, run_id="seeds")
+
+    assert len(list(iter_articles(store))) == 5
+    assert corpus_report(store)["canonical"] == 5
