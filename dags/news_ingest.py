@@ -1,22 +1,32 @@
-"""Scheduled ingest: each run cleans, deduplicates and publishes the raw pages that landed in
-its data interval under `landing/dt=YYYY-MM-DD/hour=HH/` of the corpus store.
+"""Scheduled ingest: each run fetches the configured web sources (feeds, sitemaps, URL lists),
+then cleans, deduplicates and publishes what it fetched together with the raw pages that
+landed in its data interval under `landing/dt=YYYY-MM-DD/hour=HH/` of the corpus store.
 
 Runs are hourly by default (set `NEWS_INGEST_CRON` in the environment of every Airflow
 component to change it). The pipeline run id comes from the data interval
 (`news_ingest-20261122T0500Z`), so retries, reruns and backfills of an interval reuse it and
-write nothing twice. An interval with nothing in landing is skipped: no run, no asset event.
+write nothing twice. Fetching is optional: without the `news_sources_file` Variable the fetch
+tasks map to nothing. An interval with nothing fetched or landed is skipped: no run, no
+asset event.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, Variable, dag, task
+from airflow.sdk.exceptions import AirflowFailException
 from news_common import DEFAULT_ARGS, connect, plan, run_stages
 
 INGEST_CRON = os.environ.get("NEWS_INGEST_CRON", "0 * * * *")
+SOURCES_FILE_VARIABLE = "news_sources_file"  # optional sources file (docs/sources.md), readable by workers
+ALLOW_PRIVATE_VARIABLE = "news_fetch_allow_private"  # JSON true: fetching may reach private addresses
+FETCH_POOL = "news_external"  # tasks that reach hosts outside the stack (made by airflow-init)
+
+log = logging.getLogger(__name__)
 
 
 def window_run_id(start: datetime) -> str:
@@ -38,6 +48,16 @@ def ingest_window(
     return schedule.get_prev(datetime), end
 
 
+def fetch_allow_private() -> bool:
+    """Whether fetching may reach private, loopback and link-local addresses (default: no)."""
+    allowed = Variable.get(ALLOW_PRIVATE_VARIABLE, default=False, deserialize_json=True)
+    if not isinstance(allowed, bool):
+        raise AirflowFailException(
+            f"Variable {ALLOW_PRIVATE_VARIABLE} must be true or false, got {allowed!r}"
+        )
+    return allowed
+
+
 @dag(
     dag_id="news_ingest",
     schedule=CronDataIntervalTimetable(INGEST_CRON, timezone="UTC"),
@@ -53,8 +73,75 @@ def ingest_window(
 )
 def news_ingest() -> None:
     @task(execution_timeout=timedelta(minutes=10))
+    def list_sources(
+        *,
+        dag_run: Any = None,
+        ti: Any = None,
+        data_interval_start: datetime | None = None,
+        data_interval_end: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """The sources to fetch, one mapped `discover_source` each; the pipeline run id and the
+        address policy go to XCom beside them.
+
+        None when no sources file is configured, and none when the interval's run is already
+        committed: what a rerun fetched could never join that run, and its pages, marked as
+        fetched, would not be fetched again by a later one.
+        """
+        from pipeline.fetch import SourcesError, load_sources
+        from pipeline.runner import manifest_key
+
+        start, _ = ingest_window(data_interval_start, data_interval_end, dag_run.run_after)
+        pipeline_run = window_run_id(start)
+        ti.xcom_push(key="pipeline_run", value=pipeline_run)
+        ti.xcom_push(key="allow_private", value=fetch_allow_private())
+        path = Variable.get(SOURCES_FILE_VARIABLE, default=None)
+        if not path:
+            return []
+        try:
+            sources = load_sources(path)
+        except SourcesError as err:
+            raise AirflowFailException(f"{err} (Variable {SOURCES_FILE_VARIABLE})") from err
+        store, _ = connect()
+        if store.list(manifest_key(pipeline_run)):
+            log.info("%s is already committed: nothing is fetched for it again", pipeline_run)
+            return []
+        return [source.to_dict() for source in sources]
+
+    @task(pool=FETCH_POOL, execution_timeout=timedelta(minutes=30))
+    def discover_source(source: dict[str, Any], pipeline_run: str, allow_private: bool) -> dict[str, Any]:
+        """The page URLs one source lists now (its feeds and sitemaps are archived under discovery/)."""
+        from pipeline.fetch import Source, discover
+
+        store, _ = connect()
+        found = discover(Source.from_dict(source), store, pipeline_run, allow_private=allow_private)
+        return {"source": source, "urls": found.urls, "summary": found.summary.to_dict()}
+
+    @task(pool=FETCH_POOL)
+    def fetch_source(found: dict[str, Any], pipeline_run: str, allow_private: bool) -> dict[str, Any]:
+        """Fetch one source's pages into raw/ WARCs; returns its whole fetch summary.
+
+        A retry files under the same run id: it skips the pages already archived and reports
+        the archives of earlier attempts too.
+        """
+        from pipeline.fetch import FetchSummary, Source, fetch_urls
+
+        store, _ = connect()
+        source = Source.from_dict(found["source"])
+        fetched = fetch_urls(source, found["urls"], store, pipeline_run, allow_private=allow_private)
+        return FetchSummary.from_dict(found["summary"]).merge(fetched).to_dict()
+
+    @task(execution_timeout=timedelta(minutes=10))
+    def fetched_inputs(summaries: list[dict[str, Any]]) -> list[str]:
+        """The page archives every source wrote, as locations `find_inputs` can read."""
+        store, _ = connect()
+        keys = {key for summary in summaries for key in summary["warc_keys"]}
+        return [store.location(key) for key in sorted(keys)]
+
+    # Runs when the fetch tasks were skipped (nothing to fetch), not when one of them failed:
+    # committing without a source's pages would lose them, as they are marked fetched.
+    @task(execution_timeout=timedelta(minutes=10), trigger_rule=TriggerRule.NONE_FAILED)
     def find_inputs(
-        extra_locations: list[str] | None = None,
+        fetched: list[str] | None,
         *,
         params: dict[str, Any] | None = None,
         dag_run: Any = None,
@@ -62,21 +149,21 @@ def news_ingest() -> None:
         data_interval_start: datetime | None = None,
         data_interval_end: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """The landing partitions of the interval that hold pages, split into shards.
-
-        `extra_locations` is where other inputs of the interval join: the seam for a fetch
-        task (`find_inputs(fetch_sources())`) returning the WARCs it wrote to `raw/`. Such a
-        task reaches outside hosts, so it runs in the `news_external` pool (made by airflow-init).
-        """
+        """The fetched archives and the landing partitions of the interval that hold pages,
+        split into shards."""
         from pipeline.corpus import landing_prefixes
 
         start, end = ingest_window(data_interval_start, data_interval_end, dag_run.run_after)
-        store, client = connect(extra_locations)
+        store, client = connect(fetched)
         landed = [store.location(prefix) for prefix in landing_prefixes(start, end) if store.list(prefix)]
-        locations = landed + (extra_locations or [])
+        locations = landed + (fetched or [])
         return plan(ti, window_run_id(start), locations, params["shards"], False, client)
 
-    run_stages(find_inputs())
+    sources = list_sources()
+    run = {"pipeline_run": sources["pipeline_run"], "allow_private": sources["allow_private"]}
+    found = discover_source.partial(**run).expand(source=sources)
+    fetched = fetch_source.partial(**run).expand(found=found)
+    run_stages(find_inputs(fetched_inputs(fetched)))
 
 
 news_ingest()

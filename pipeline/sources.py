@@ -144,35 +144,40 @@ def read_warc(stream, max_page_bytes: int, origin: str = "") -> Iterator[RawPage
     Response records become pages, or rejections when they are not a 200 (a redirect
     hop, an error). Metadata records that carry a fetch `outcome` (written by
     `pipeline.fetch` for a URL that got no usable answer) become rejections too, so a
-    failed fetch is in the lineage when the archive is ingested.
+    failed fetch is in the lineage when the archive is ingested. A URL gets one
+    rejection per archive: the fetch outcome, being the final verdict, wins over the
+    status of a response it saw on the way; rejections come after the pages.
     """
     from warcio.archiveiterator import ArchiveIterator
 
+    rejections: dict[str, Rejection] = {}
     for record in ArchiveIterator(stream, arc2warc=True):
         url = record.rec_headers.get_header("WARC-Target-URI") or ""
         date = record.rec_headers.get_header("WARC-Date")
-        fetched = datetime.fromisoformat(date.replace("Z", "+00:00")) if date else datetime.now(UTC)
+        moment = datetime.fromisoformat(date.replace("Z", "+00:00")) if date else datetime.now(UTC)
+        fetched = utc_iso(moment)
         if record.rec_type == "metadata":
             fields = _warc_fields(record.content_stream().read(65536))
             if "outcome" in fields:
-                yield Rejection(url, fields["outcome"], fields.get("detail", ""), utc_iso(fetched))
+                rejections[url] = Rejection(url, fields["outcome"], fields.get("detail", ""), fetched)
             continue
         if record.rec_type != "response":
             continue  # requests, revisits (not modified since an earlier run), warcinfo: not pages
         if record.http_headers is None:
-            yield Rejection(url, "not_http", "WARC response record without HTTP headers", utc_iso(fetched))
+            rejections.setdefault(url, Rejection(url, "not_http", "response record without HTTP headers", fetched))
             continue
         status = record.http_headers.get_statuscode()
         if status.startswith("3"):
             target = record.http_headers.get_header("Location") or "?"
-            yield Rejection(url, "redirect", f"HTTP status {status} to {target}", utc_iso(fetched))
+            rejections.setdefault(url, Rejection(url, "redirect", f"HTTP status {status} to {target}", fetched))
             continue
         if status != "200":
-            yield Rejection(url, "http_status", f"HTTP status {status}", utc_iso(fetched))
+            rejections.setdefault(url, Rejection(url, "http_status", f"HTTP status {status}", fetched))
             continue
         content = record.content_stream().read(max_page_bytes + 1)
         if len(content) > max_page_bytes:
-            yield Rejection(url, "too_large", f"more than {max_page_bytes} bytes", utc_iso(fetched))
+            rejections.setdefault(url, Rejection(url, "too_large", f"more than {max_page_bytes} bytes", fetched))
             continue
         media_type, charset = _media_type(record.http_headers.get_header("Content-Type"))
-        yield RawPage(url, content, media_type, fetched, charset=charset, origin=origin)
+        yield RawPage(url, content, media_type, moment, charset=charset, origin=origin)
+    yield from rejections.values()

@@ -23,12 +23,22 @@ def test_ingest_runs_over_data_intervals_one_at_a_time(dagbag) -> None:
     assert isinstance(dag.timetable, CronDataIntervalTimetable)
     assert dag.max_active_runs == 1
     assert [task.task_id for task in dag.topological_sort()] == [
+        "list_sources",
+        "discover_source",
+        "fetch_source",
+        "fetched_inputs",
         "find_inputs",
         "extract_shard",
         "deduplicate_run",
         "commit_run",
     ]
-    assert type(dag.get_task("extract_shard")).__name__ == "DecoratedMappedOperator"
+    for task_id in ("discover_source", "fetch_source", "extract_shard"):
+        assert type(dag.get_task(task_id)).__name__ == "DecoratedMappedOperator"
+    # Only the tasks that reach outside hosts wait for the news_external pool.
+    assert {task.task_id for task in dag.tasks if task.pool == "news_external"} == {
+        "discover_source",
+        "fetch_source",
+    }
     assert [outlet.name for outlet in dag.get_task("commit_run").outlets] == ["news_corpus"]
 
 

@@ -64,7 +64,10 @@ def test_run_ingests_its_interval_and_reruns_add_nothing(fresh_dag, landed: str,
 
     assert first.state == "success"
     states = {(ti.task_id, ti.map_index): ti.state for ti in first.get_task_instances()}
-    assert set(states.values()) == {"success"}
+    # No sources file is configured: the fetch tasks map to nothing, the landing is ingested.
+    fetching = {"discover_source", "fetch_source", "fetched_inputs"}
+    assert {state for (task_id, _), state in states.items() if task_id in fetching} == {"skipped"}
+    assert {state for (task_id, _), state in states.items() if task_id not in fetching} == {"success"}
     # Five files in the default four shards: four mapped extract_shard instances.
     assert sorted(index for task_id, index in states if task_id == "extract_shard") == [0, 1, 2, 3]
     store = open_store(f"s3://{landed}/", s3_client=s3)
@@ -105,6 +108,10 @@ def test_interval_with_nothing_landed_is_skipped(fresh_dag, landed: str, s3) -> 
     assert run.state == "success"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states == {
+        "list_sources": "success",
+        "discover_source": "skipped",
+        "fetch_source": "skipped",
+        "fetched_inputs": "skipped",
         "find_inputs": "success",
         "extract_shard": "skipped",
         "deduplicate_run": "skipped",
