@@ -29,4 +29,5 @@ bench: $(INSTALLED)
 	$(PY) bench/extraction.py --dataset ../shared/eval/extraction-dev
 
 constraints: $(INSTALLED)
-	$(PY) -m pip freeze --exclude-editable > constraints.txt
+	{ head -n 2 constraints.txt; $(PY) -m pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt

@@ -21,12 +21,15 @@ import argparse
 import gzip
 import json
 import re
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script or a module
 
 from pipeline.boilerplate import remove_boilerplate
 from pipeline.clean import extract, finish
