@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from news_common import DEFAULT_ARGS, connect, plan, run_stages
 
 INGEST_CRON = os.environ.get("NEWS_INGEST_CRON", "0 * * * *")
 SOURCES_FILE_VARIABLE = "news_sources_file"  # optional sources file (docs/sources.md), readable by workers
-ALLOW_PRIVATE_VARIABLE = "news_fetch_allow_private"  # JSON true: fetching may reach private addresses
+ALLOW_PRIVATE_VARIABLE = "news_fetch_allow_private"  # "true": fetching may reach private addresses
 FETCH_POOL = "news_external"  # tasks that reach hosts outside the stack (made by airflow-init)
 
 log = logging.getLogger(__name__)
@@ -50,12 +51,10 @@ def ingest_window(
 
 def fetch_allow_private() -> bool:
     """Whether fetching may reach private, loopback and link-local addresses (default: no)."""
-    allowed = Variable.get(ALLOW_PRIVATE_VARIABLE, default=False, deserialize_json=True)
-    if not isinstance(allowed, bool):
-        raise AirflowFailException(
-            f"Variable {ALLOW_PRIVATE_VARIABLE} must be true or false, got {allowed!r}"
-        )
-    return allowed
+    value = Variable.get(ALLOW_PRIVATE_VARIABLE, default="false").strip().lower()
+    if value not in ("true", "false"):
+        raise AirflowFailException(f"Variable {ALLOW_PRIVATE_VARIABLE} must be true or false, got {value!r}")
+    return value == "true"
 
 
 @dag(
@@ -83,7 +82,7 @@ def news_ingest() -> None:
         """The sources to fetch, one mapped `discover_source` each; the pipeline run id and the
         address policy go to XCom beside them.
 
-        None when no sources file is configured, and none when the interval's run is already
+        Empty when no sources file is configured, and when the interval's run is already
         committed: what a rerun fetched could never join that run, and its pages, marked as
         fetched, would not be fetched again by a later one.
         """
@@ -130,18 +129,11 @@ def news_ingest() -> None:
         fetched = fetch_urls(source, found["urls"], store, pipeline_run, allow_private=allow_private)
         return FetchSummary.from_dict(found["summary"]).merge(fetched).to_dict()
 
-    @task(execution_timeout=timedelta(minutes=10))
-    def fetched_inputs(summaries: list[dict[str, Any]]) -> list[str]:
-        """The page archives every source wrote, as locations `find_inputs` can read."""
-        store, _ = connect()
-        keys = {key for summary in summaries for key in summary["warc_keys"]}
-        return [store.location(key) for key in sorted(keys)]
-
     # Runs when the fetch tasks were skipped (nothing to fetch), not when one of them failed:
     # committing without a source's pages would lose them, as they are marked fetched.
     @task(execution_timeout=timedelta(minutes=10), trigger_rule=TriggerRule.NONE_FAILED)
     def find_inputs(
-        fetched: list[str] | None,
+        fetched: Sequence[dict[str, Any]],
         *,
         params: dict[str, Any] | None = None,
         dag_run: Any = None,
@@ -149,21 +141,22 @@ def news_ingest() -> None:
         data_interval_start: datetime | None = None,
         data_interval_end: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """The fetched archives and the landing partitions of the interval that hold pages,
-        split into shards."""
+        """The landing partitions of the interval that hold pages and the archives every source
+        fetched (`fetched`: their fetch summaries), split into shards."""
         from pipeline.corpus import landing_prefixes
 
         start, end = ingest_window(data_interval_start, data_interval_end, dag_run.run_after)
-        store, client = connect(fetched)
+        store, client = connect()
         landed = [store.location(prefix) for prefix in landing_prefixes(start, end) if store.list(prefix)]
-        locations = landed + (fetched or [])
+        archives = sorted({key for summary in fetched for key in summary["warc_keys"]})
+        locations = landed + [store.location(key) for key in archives]
         return plan(ti, window_run_id(start), locations, params["shards"], False, client)
 
     sources = list_sources()
     run = {"pipeline_run": sources["pipeline_run"], "allow_private": sources["allow_private"]}
     found = discover_source.partial(**run).expand(source=sources)
     fetched = fetch_source.partial(**run).expand(found=found)
-    run_stages(find_inputs(fetched_inputs(fetched)))
+    run_stages(find_inputs(fetched))
 
 
 news_ingest()

@@ -119,6 +119,7 @@ def summary_table(summary: RunSummary, store_uri: str) -> Table:
     table.add_row("pages in", str(summary.pages_in))
     table.add_row("canonical articles", str(summary.canonical))
     table.add_row("duplicates folded", str(summary.duplicates))
+    table.add_row("stories with a new canonical", str(summary.superseded))
     table.add_row("already ingested (skipped)", str(summary.already_ingested))
     table.add_row("rejected", str(sum(summary.rejected.values())))
     for reason, count in sorted(summary.rejected.items()):

@@ -53,14 +53,21 @@ class CleanConfig:
 
 @dataclass(frozen=True)
 class DedupConfig:
+    """Deduplication settings; docs/dedup.md explains each value."""
+
+    shingle_words: int = 5  # words per shingle; a stored index is tied to this value
     num_perm: int = 128  # MinHash permutations
-    bands: int = 64  # LSH bands x rows must equal num_perm; see docs/dedup.md
+    bands: int = 64  # LSH bands x rows must equal num_perm
     rows: int = 2
-    shingle_words: int = 5  # words per shingle
-    seed: int = 1  # MinHash permutation seed; changing it invalidates stored indexes
-    jaccard_threshold: float = 0.5  # verified Jaccard at or above this joins a story
-    containment_threshold: float = 0.8  # share of the smaller text found in the other
-    min_containment_shingles: int = 30  # smaller text needs this many shingles for containment
+    seed: int = 1  # MinHash permutation seed
+    minhash_sample: int = 4  # MinHash sees one in this many shingles (the same ones in every copy)
+    max_bucket: int = 64  # a page meets at most this many pages of one LSH bucket
+    max_candidates: int = 5  # candidate stories verified per page, most shared bands first
+    containment_threshold: float = 0.75  # share of the smaller text's own words the other must have
+    min_own_words: int = 25  # the smaller text needs this many own words to be judged
+    common_stories: int = 3  # a shingle that this many other stories have is common, not evidence
+    unzoned_hours: float = 0.0  # a time without zone (and a bare day's ends) is UTC give or take this
+    support_tolerance: float = 0.1  # members this close to the fullest one count as full
 
 
 @dataclass(frozen=True)

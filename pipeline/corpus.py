@@ -92,7 +92,9 @@ def corpus_report(
 
     articles = {article["id"]: article for article in iter_articles(store, manifests)}
     pages_per_story = Counter(
-        row["article_id"] for row in iter_lineage(store, manifests) if row["status"] != "rejected"
+        row["article_id"]
+        for row in iter_lineage(store, manifests)
+        if row["status"] in {"canonical", "duplicate"}  # a superseded URL has its canonical row already
     )
     placed = totals["canonical"] + totals["duplicates"]
     return {

@@ -1,191 +1,467 @@
-"""Find syndicated copies: exact text hashes, then MinHash LSH candidates verified exactly.
+"""Find syndicated copies and pick each story's canonical publication.
 
-A page joins a story only by verifying against that story's canonical text (no
-transitive chains), by Jaccard similarity of word shingles or by containment, so a
-truncated or extended wire copy still matches. Signatures are computed for whole
-batches at once with numpy and wrapped in datasketch's LeanMinHash for the LSH.
+A page joins a story only by verifying against the story's reference text (its
+canonical so far), never through a chain of copies. Verification is containment
+counted in words: the share of the smaller text's own words that lie in word shingles
+the other text also has. A shingle that several other stories have (a quoted
+statement, a company's "About" paragraph) is nobody's own and is no evidence. MinHash
+LSH (see `pipeline.shingles`) only proposes the candidates. docs/dedup.md explains the
+method and why each threshold has its value.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
-import xxhash
-from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from pipeline.config import DedupConfig
 from pipeline.records import Decision, Document
+from pipeline.shingles import (
+    Neighbours,
+    Signer,
+    band_keys,
+    minhash_sample,
+    shared_bands,
+    shared_bands_within,
+    shingle_batch,
+    unique_sorted,
+)
 
-WORD = re.compile(r"\w+")
-MAX_HASH = np.uint32((1 << 32) - 1)
-
-
-def words(text: str) -> list[str]:
-    """Lowercased word tokens; punctuation, case and Unicode variants do not matter."""
-    return WORD.findall(unicodedata.normalize("NFKC", text).casefold())
-
-
-def text_hash(text: str) -> str:
-    """Hash of the normalised words: equal for copies that differ only in layout."""
-    return hashlib.sha256(" ".join(words(text)).encode()).hexdigest()[:32]
-
-
-def shingles(text: str, size: int) -> np.ndarray:
-    """Sorted unique 32-bit hashes of the text's `size`-word shingles."""
-    tokens = words(text)
-    if len(tokens) < size:
-        grams = [" ".join(tokens)] if tokens else []
-    else:
-        grams = [" ".join(tokens[i : i + size]) for i in range(len(tokens) - size + 1)]
-    hashes = np.fromiter(
-        (xxhash.xxh32_intdigest(g.encode()) for g in grams), dtype=np.uint32, count=len(grams)
-    )
-    return np.unique(hashes)
+DAY_SECONDS = 24 * 3600
 
 
-class Signer:
-    """MinHash signatures for many shingle sets at once, equal to datasketch's own.
+# --- verification ---------------------------------------------------------------------------------
 
-    datasketch 2.0's default "affine32" scheme: each 32-bit hash is pre-mixed with the
-    MurmurHash3 finalizer, then permutation k is `a_k * h + b_k` in wrapping uint32.
-    Doing that for a whole batch in numpy is what makes the dedup stage fast.
+
+@dataclass
+class Text:
+    """A text as verification sees it: its shingles in text order and its number of words."""
+
+    shingles: np.ndarray  # uint32
+    words: int
+    marks: np.ndarray = field(init=False, repr=False)  # slot of each shingle in ShingleMarks
+    _counters: tuple[int, np.ndarray] = field(init=False, repr=False, default=(0, np.zeros(0, np.intp)))
+
+    def __post_init__(self) -> None:
+        self.marks = (self.shingles & ShingleMarks.MASK).astype(np.intp)
+
+    def counters(self, frequency: StoryFrequency) -> np.ndarray:
+        """The counter of each shingle in `frequency` (computed once)."""
+        if self._counters[0] != frequency.bits:
+            self._counters = (frequency.bits, frequency.slots(self.shingles))
+        return self._counters[1]
+
+    def covered_words(self, own: np.ndarray, shared: np.ndarray, size: int) -> tuple[int, int]:
+        """How many words lie in at least one `own` shingle, and in at least one `shared` one
+        (`shared` is a subset of `own`)."""
+        level = own.view(np.uint8) + shared.view(np.uint8)  # 2 shared, 1 own only, 0 common
+        covered = np.zeros(self.words, dtype=np.uint8)
+        for place in range(min(size, self.words)):
+            window = covered[place : place + len(level)]
+            np.maximum(window, level, out=window)
+        return int(np.count_nonzero(covered)), int(np.count_nonzero(covered == 2))
+
+
+class StoryFrequency:
+    """In how many stories each shingle occurs, in a hashed table of counters.
+
+    Counting stories, not pages, keeps a story's many copies from making its own text
+    look common. A story counts the shingles of its reference texts only: a wrap-up page
+    quoting other stories' paragraphs must not make those paragraphs common. The table
+    has at least four counters per distinct shingle, so shingles rarely share one.
     """
 
-    SCHEME = "affine32"
-    FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
+    def __init__(self, expected_shingles: int) -> None:
+        self.bits = max(16, math.ceil(math.log2(4 * max(1, expected_shingles))))
+        self.counts = np.zeros(1 << self.bits, dtype=np.int32)
 
-    def __init__(self, num_perm: int, seed: int) -> None:
-        self.seed = seed
-        a, b = MinHash(num_perm=num_perm, seed=seed, scheme=self.SCHEME).permutations
-        self.a = a.astype(np.uint32)
-        self.b = b.astype(np.uint32)
+    def slots(self, shingles: np.ndarray) -> np.ndarray:
+        """The counter of each shingle."""
+        return (shingles >> np.uint32(32 - self.bits)).astype(np.intp)
 
-    @classmethod
-    def _premix(cls, hv: np.ndarray) -> np.ndarray:
-        s1, m1, s2, m2, s3 = cls.FMIX32
-        hv = hv ^ (hv >> np.uint32(s1))
-        hv = hv * np.uint32(m1)
-        hv = hv ^ (hv >> np.uint32(s2))
-        hv = hv * np.uint32(m2)
-        return hv ^ (hv >> np.uint32(s3))
+    def add(self, counters: np.ndarray) -> None:
+        """One more story has these counters' shingles (a counter listed twice counts once)."""
+        self.counts[counters] += 1
 
-    def signatures(self, shingle_sets: list[np.ndarray], chunk: int = 1 << 15) -> np.ndarray:
-        """One row of `num_perm` minimum hash values per shingle set (an empty set gives all-max)."""
-        rows = np.full((len(shingle_sets), len(self.a)), MAX_HASH, dtype=np.uint32)
-        lengths = np.array([len(s) for s in shingle_sets], dtype=np.int64)
-        nonempty = np.flatnonzero(lengths)
-        if len(nonempty) == 0:
-            return rows
-        values = self._premix(np.concatenate([shingle_sets[i] for i in nonempty]).astype(np.uint32))
-        owner = np.repeat(nonempty, lengths[nonempty])
-        a, b = self.a[:, None], self.b[:, None]
-        with np.errstate(over="ignore"):
-            for lo in range(0, len(values), chunk):  # chunks bound memory to num_perm x chunk
-                permuted = a * values[None, lo : lo + chunk] + b  # one row per permutation: contiguous
-                docs = owner[lo : lo + chunk]
-                first = np.concatenate(([0], np.flatnonzero(np.diff(docs)) + 1))
-                np.minimum.at(rows, docs[first], np.minimum.reduceat(permuted, first, axis=1).T)
-        return rows
-
-    def lean(self, signature: np.ndarray) -> LeanMinHash:
-        return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=self.SCHEME)
+    def add_stories(self, texts: list[Text]) -> None:
+        """Count many stories at once (each story's counters once)."""
+        if not texts:
+            return
+        counters = np.concatenate([text.counters(self) for text in texts])
+        owner = np.repeat(np.arange(len(texts), dtype=np.int64), [len(text.shingles) for text in texts])
+        distinct = unique_sorted((owner << self.bits) | counters)
+        self.counts += np.bincount(distinct & ((1 << self.bits) - 1), minlength=len(self.counts)).astype(
+            np.int32
+        )
 
 
-def similarity(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Exact Jaccard and containment (share of the smaller set found in the other)."""
-    if len(a) == 0 or len(b) == 0:
-        return 0.0, 0.0
-    shared = len(np.intersect1d(a, b, assume_unique=True))
-    return shared / (len(a) + len(b) - shared), shared / min(len(a), len(b))
+class ShingleMarks:
+    """Which shingles one text has, as a table a whole array of shingles is looked up in at once.
+
+    A slot holds the shingle whose low bits are its number. Free slots hold a value whose
+    low bits differ from their number, so no shingle matches them. Two shingles of one text
+    that share a slot (about one in a thousand) make one of them look absent.
+    """
+
+    BITS = 16
+    MASK = np.uint32((1 << BITS) - 1)
+
+    def __init__(self) -> None:
+        self.free = np.arange(1 << self.BITS, dtype=np.uint32) ^ np.uint32(1)
+        self.table = self.free.copy()
+        self.marked = np.zeros(0, dtype=np.intp)
+
+    def mark(self, text: Text) -> None:
+        """Forget the text marked before, and mark this one's shingles."""
+        self.table[self.marked] = self.free[self.marked]
+        self.table[text.marks] = text.shingles
+        self.marked = text.marks
+
+    def has(self, text: Text) -> np.ndarray:
+        """For each shingle of `text`, whether the marked text has it."""
+        return self.table[text.marks] == text.shingles
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """How a page and a reference text overlap, in words that are each text's own."""
+
+    own: tuple[int, int]  # (page, reference)
+    shared: tuple[int, int]
+
+    @property
+    def containment(self) -> float:
+        """Share of the smaller text's own words that lie in shingles the other text has."""
+        smaller = 0 if self.own[0] <= self.own[1] else 1
+        return self.shared[smaller] / self.own[smaller] if self.own[smaller] else 0.0
+
+    @property
+    def resemblance(self) -> float:
+        """Share of both texts' own words found in the other (ranks candidate stories)."""
+        total = self.own[0] + self.own[1]
+        return (self.shared[0] + self.shared[1]) / total if total else 0.0
+
+    def verifies(self, config: DedupConfig) -> bool:
+        """A copy: most of the smaller text's own words are in the other, and there are enough."""
+        return min(self.own) >= config.min_own_words and self.containment >= config.containment_threshold
+
+
+class Verifier:
+    """Measures one page against candidate reference texts (one page at a time)."""
+
+    def __init__(self, config: DedupConfig, frequency: StoryFrequency) -> None:
+        self.config = config
+        self.frequency = frequency
+        self._page_marks = ShingleMarks()
+        self._reference_marks = ShingleMarks()
+        self._page = Text(np.zeros(0, dtype=np.uint32), 0)
+        self._page_counts = np.zeros(0, dtype=np.int32)
+
+    def start(self, page: Text) -> None:
+        self._page = page
+        self._page_marks.mark(page)
+        self._page_counts = self.frequency.counts[page.counters(self.frequency)]
+
+    def overlap(self, reference: Text) -> Overlap:
+        """Own and shared words of the current page and a story's reference text.
+
+        A shingle that `common_stories` or more *other* stories have is common: it is
+        neither a text's own nor evidence that the texts are copies.
+        """
+        page, size, common = self._page, self.config.shingle_words, self.config.common_stories
+        self._reference_marks.mark(reference)
+        in_reference = self._reference_marks.has(page)
+        page_own = self._page_counts - in_reference < common  # the reference's story is not "other"
+        reference_own = self.frequency.counts[reference.counters(self.frequency)] <= common
+        page_words = page.covered_words(page_own, page_own & in_reference, size)
+        reference_words = reference.covered_words(
+            reference_own, reference_own & self._page_marks.has(reference), size
+        )
+        return Overlap(own=(page_words[0], reference_words[0]), shared=(page_words[1], reference_words[1]))
+
+
+# --- which copy is the original -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """When a page may have been published, in POSIX seconds (a point when the page says so)."""
+
+    earliest: float
+    latest: float
+
+    @property
+    def middle(self) -> float:
+        return self.latest if self.earliest == -math.inf else (self.earliest + self.latest) / 2
+
+    def precedes(self, other: Window) -> bool:
+        """Certainly published before `other`."""
+        return self.latest < other.earliest
+
+
+def _seconds(moment: datetime) -> float:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def publication_window(published_at: str | None, fetched_at: str, unzoned_hours: float) -> Window:
+    """The window a page's publication lies in.
+
+    A time with a zone is a point; a time without one is read as UTC, give or take
+    `unzoned_hours`, and so are the ends of a bare day. With no usable date, the page was
+    out by the time it was fetched.
+    """
+    fetched = _seconds(datetime.fromisoformat(fetched_at.replace("Z", "+00:00")))
+    try:
+        moment = datetime.fromisoformat((published_at or "").replace("Z", "+00:00"))
+    except ValueError:
+        return Window(-math.inf, fetched)
+    slack = unzoned_hours * 3600
+    if len(published_at or "") <= len("2020-09-14"):  # a bare day
+        start = _seconds(moment)
+        return Window(start - slack, start + DAY_SECONDS - 1 + slack)  # the last second of the day
+    if moment.tzinfo is None:
+        return Window(_seconds(moment) - slack, _seconds(moment) + slack)
+    return Window(_seconds(moment), _seconds(moment))
+
+
+@dataclass
+class Candidate:
+    """A member of a story as the canonical choice sees it."""
+
+    window: Window
+    text: Text
+
+
+def choose_canonical(members: list[Candidate], config: DedupConfig) -> int:
+    """Index of the member that is the story's original publication.
+
+    Time first: a member that another certainly precedes is out. Among the rest, the
+    fullest: the one holding most of the other members' text (a truncated copy does not),
+    within `support_tolerance` of the best. Then, when at least three members can tell,
+    the one with the least text that no other member has (copies add datelines, trailers,
+    notes, local paragraphs); then the longest; then the first listed.
+    """
+    first_end = min(m.window.latest for m in members)
+    earliest = [i for i, m in enumerate(members) if m.window.earliest <= first_end]  # none certainly precedes
+    if len(earliest) == 1:
+        return earliest[0]
+    sets = [unique_sorted(m.text.shingles) for m in members]
+    sizes = np.array([max(1, len(s)) for s in sets], dtype=np.float64)
+    values = np.concatenate(sets)
+    owner = np.repeat(np.arange(len(sets)), [len(s) for s in sets])
+    order = np.argsort(values, kind="stable")
+    values, owner = values[order], owner[order]
+    starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    holders = np.diff(np.append(starts, len(values)))  # how many members have each shingle
+    weight = 1.0 / sizes[owner]  # a row stands for its member's share of one shingle
+    others = np.repeat(np.add.reduceat(weight, starts), holders) - weight
+    support = np.bincount(owner, weights=others, minlength=len(sets)) / (len(sets) - 1)
+    alone = np.bincount(owner, weights=np.repeat(holders, holders) == 1, minlength=len(sets)) / sizes
+    if len(members) < 3:
+        alone[:] = 0.0  # with two members, what one lacks the other "added": no evidence either way
+    best = max(support[i] for i in earliest)
+    full = [i for i in earliest if support[i] >= best - config.support_tolerance]
+    return min(full, key=lambda i: (alone[i], -members[i].text.words, i))
+
+
+# --- stories --------------------------------------------------------------------------------------
 
 
 @dataclass
 class Story:
-    """What the index keeps of one story: enough to verify a new page against its canonical."""
+    """What the index keeps of one story: its canonical page, enough to verify and choose."""
 
     story_id: str
     canonical_url: str
-    sort_time: str
-    text_length: int
-    shingles: np.ndarray  # uint32, sorted unique
-    signature: np.ndarray  # uint32, num_perm
+    published_at: str | None
+    fetched_at: str
+    words: int
+    shingles: np.ndarray  # uint32: the canonical text's shingles in text order
 
 
-def match(shingle_set: np.ndarray, story: Story, config: DedupConfig) -> tuple[float, str] | None:
-    """(similarity, method) if the page verifies as a copy of the story's canonical, else None."""
-    jaccard, containment = similarity(shingle_set, story.shingles)
-    if jaccard >= config.jaccard_threshold:
-        return jaccard, "jaccard"
-    smaller = min(len(shingle_set), len(story.shingles))
-    if smaller >= config.min_containment_shingles and containment >= config.containment_threshold:
-        return containment, "containment"
-    return None
+@dataclass(frozen=True)
+class Supersession:
+    """A stored story's canonical, replaced by an earlier or fuller publication."""
+
+    story_id: str
+    old_url: str
+    new_url: str
 
 
 def new_story_id(doc: Document) -> str:
     return "s_" + hashlib.sha256(f"{doc.url}\n{doc.content_sha}".encode()).hexdigest()[:20]
 
 
-class Deduplicator:
-    """Assign documents to stories, against stories known from earlier runs and this one."""
+@dataclass
+class _Group:
+    """A story while a batch is assigned: its members and which one is the reference."""
 
-    def __init__(self, config: DedupConfig, stories: list[Story], exact: dict[str, str]) -> None:
+    candidates: list[Candidate]  # the stored canonical (if any) first, then this batch's members
+    counted: np.ndarray  # the StoryFrequency counters this story has added to
+    stored: Story | None = None
+    members: list[int] = field(default_factory=list)  # documents of this batch
+    reference: int = 0  # index into candidates
+    joined: dict[int, tuple[int, Overlap]] = field(default_factory=dict)  # member -> (reference, overlap)
+
+    @property
+    def text(self) -> Text:
+        return self.candidates[self.reference].text
+
+    def join(
+        self, doc: int, candidate: Candidate, found: Overlap, frequency: StoryFrequency, config: DedupConfig
+    ) -> None:
+        """Add a member; it becomes the reference if it is the better original."""
+        self.joined[doc] = (self.reference, found)
+        self.members.append(doc)
+        self.candidates.append(candidate)
+        reference = choose_canonical(self.candidates, config)
+        if reference != self.reference:
+            self.reference = reference
+            counters = self.text.counters(frequency)
+            new = counters[~np.isin(counters, self.counted)]
+            frequency.add(new)
+            self.counted = np.concatenate((self.counted, new))
+
+
+class Deduplicator:
+    """Assign documents to stories, against stories known from earlier runs and each other.
+
+    After `assign`, `changed` holds the stories created or given a new canonical (what the
+    index must store) and `superseded` the stored canonicals that were replaced.
+    """
+
+    def __init__(self, config: DedupConfig, stories: list[Story]) -> None:
         self.config = config
         self.signer = Signer(config.num_perm, config.seed)
-        self.lsh = MinHashLSH(num_perm=config.num_perm, params=(config.bands, config.rows))
-        self.stories: dict[str, Story] = {}
-        self.exact = dict(exact)  # text hash -> story id
-        self.new_story_ids: list[str] = []
-        self.new_exact: dict[str, str] = {}
-        for story in stories:
-            self._add(story)
+        self._stored = list(stories)
+        self._stored_texts = [Text(story.shingles, story.words) for story in stories]
+        self._stored_keys = self._band_keys([text.shingles for text in self._stored_texts])
+        self.changed: list[Story] = []
+        self.superseded: list[Supersession] = []
 
-    def _add(self, story: Story) -> None:
-        self.stories[story.story_id] = story
-        self.lsh.insert(story.story_id, self.signer.lean(story.signature), check_duplication=False)
+    def _band_keys(self, shingle_lists: list[np.ndarray]) -> np.ndarray:
+        values, owner = minhash_sample(shingle_lists, self.config.minhash_sample)
+        signatures = self.signer.signatures_of(values, owner, len(shingle_lists))
+        return band_keys(signatures, self.config.bands, self.config.rows)
+
+    def _window(self, published_at: str | None, fetched_at: str) -> Window:
+        return publication_window(published_at, fetched_at, self.config.unzoned_hours)
+
+    def _neighbours(self, keys: np.ndarray) -> tuple[Neighbours, Neighbours]:
+        """For each page (row of `keys`), the stored stories and earlier pages it shares LSH bands with."""
+        within = Neighbours.of_pairs(len(keys), *shared_bands_within(keys, self.config.max_bucket))
+        if len(self._stored_keys) == 0:
+            return Neighbours.of_pairs(len(keys), *(np.zeros(0, np.int64),) * 3), within
+        stored = Neighbours.of_pairs(
+            len(keys), *shared_bands(keys, self._stored_keys, self.config.max_bucket)
+        )
+        return stored, within
 
     def assign(self, docs: list[Document]) -> list[Decision]:
-        """Decide for each document, earliest first, so a story's canonical is its first publication."""
-        order = sorted(range(len(docs)), key=lambda i: (docs[i].sort_time, -len(docs[i].text), docs[i].url))
-        shingle_sets = [shingles(doc.text, self.config.shingle_words) for doc in docs]
-        signatures = self.signer.signatures(shingle_sets)
+        """Decide for each document: a story's canonical, or a copy of one.
+
+        Pages are placed earliest first (the longest first among equals), each into the
+        candidate story it verifies against best, or else into a new story of its own.
+        """
+        config = self.config
+        shingle_lists, word_counts = shingle_batch([doc.text for doc in docs], config.shingle_words)
+        texts = [
+            Text(shingles, words) for shingles, words in zip(shingle_lists, word_counts.tolist(), strict=True)
+        ]
+        windows = [self._window(doc.published_at, doc.fetched_at) for doc in docs]
+        order = sorted(range(len(docs)), key=lambda i: (windows[i].middle, -texts[i].words, docs[i].url))
+        keys = self._band_keys(shingle_lists)[order]
+        stored_neighbours, batch_neighbours = self._neighbours(keys)
+        frequency = StoryFrequency(
+            sum(map(len, shingle_lists)) + sum(len(t.shingles) for t in self._stored_texts)
+        )
+        frequency.add_stories(self._stored_texts)
+        verifier = Verifier(config, frequency)
+        groups: list[_Group] = []
+        group_of_stored: dict[int, int] = {}
+        group_of_rank: list[int] = []  # the group each page (in placing order) went to
+        for rank, i in enumerate(order):
+            bands: dict[int, int] = {}  # candidate group -> most LSH bands shared with one of its pages
+            for stored, shared in stored_neighbours.of(rank):
+                if stored not in group_of_stored:
+                    group_of_stored[stored] = len(groups)
+                    groups.append(self._stored_group(stored, frequency))
+                bands[group_of_stored[stored]] = max(shared, bands.get(group_of_stored[stored], 0))
+            for earlier, shared in batch_neighbours.of(rank):
+                bands[group_of_rank[earlier]] = max(shared, bands.get(group_of_rank[earlier], 0))
+            ranked = sorted(bands, key=lambda g: -bands[g])[: config.max_candidates]
+            best = self._best_match(texts[i], [groups[g].text for g in ranked], verifier)
+            candidate = Candidate(windows[i], texts[i])
+            if best is None:
+                frequency.add(texts[i].counters(frequency))
+                group_of_rank.append(len(groups))
+                groups.append(_Group([candidate], texts[i].counters(frequency), members=[i]))
+            else:
+                group_of_rank.append(ranked[best[0]])
+                groups[ranked[best[0]]].join(i, candidate, best[1], frequency, config)
+        return self._decide(docs, texts, [group for group in groups if group.members], verifier)
+
+    def _stored_group(self, stored: int, frequency: StoryFrequency) -> _Group:
+        story, text = self._stored[stored], self._stored_texts[stored]
+        candidate = Candidate(self._window(story.published_at, story.fetched_at), text)
+        return _Group([candidate], text.counters(frequency), story)
+
+    def _best_match(
+        self, page: Text, references: list[Text], verifier: Verifier
+    ) -> tuple[int, Overlap] | None:
+        """The reference the page verifies against with the highest resemblance, if any."""
+        if not references:
+            return None
+        verifier.start(page)
+        best: tuple[int, Overlap] | None = None
+        for number, reference in enumerate(references):
+            found = verifier.overlap(reference)
+            if found.verifies(self.config) and (best is None or found.resemblance > best[1].resemblance):
+                best = (number, found)
+        return best
+
+    def _decide(
+        self, docs: list[Document], texts: list[Text], groups: list[_Group], verifier: Verifier
+    ) -> list[Decision]:
+        """Each page's decision, now that every story's canonical is known."""
         decisions: list[Decision | None] = [None] * len(docs)
-        for i in order:
-            decisions[i] = self._decide(docs[i], shingle_sets[i], signatures[i])
+        for group in groups:
+            story, canonical = self._canonical_story(docs, group)
+            for i in group.members:
+                if i == canonical:
+                    decisions[i] = Decision("canonical", story.story_id, story.canonical_url)
+                    continue
+                if np.array_equal(texts[i].shingles, group.text.shingles):
+                    similarity, method = 1.0, "exact"
+                else:
+                    reference, found = group.joined.get(i, (-1, None))
+                    if reference != group.reference or found is None:
+                        verifier.start(texts[i])
+                        found = verifier.overlap(group.text)
+                    similarity, method = round(found.containment, 4), "containment"
+                decisions[i] = Decision("duplicate", story.story_id, story.canonical_url, similarity, method)
         return decisions  # type: ignore[return-value]
 
-    def _decide(self, doc: Document, shingle_set: np.ndarray, signature: np.ndarray) -> Decision:
-        digest = text_hash(doc.text)
-        story_id = self.exact.get(digest)
-        if story_id is not None:
-            story = self.stories[story_id]
-            return self._joined(doc, story, 1.0, "exact")
-        best: tuple[float, str, Story] | None = None
-        for candidate in self.lsh.query(self.signer.lean(signature)):
-            story = self.stories[candidate]
-            verified = match(shingle_set, story, self.config)
-            if verified and (best is None or verified[0] > best[0]):
-                best = (*verified, story)
-        if best is not None:
-            return self._joined(doc, best[2], best[0], best[1], digest)
-        story = Story(new_story_id(doc), doc.url, doc.sort_time, len(doc.text), shingle_set, signature)
-        self._add(story)
-        self.new_story_ids.append(story.story_id)
-        self._remember(digest, story.story_id)
-        return Decision("canonical", story.story_id, doc.url)
+    def _canonical_story(self, docs: list[Document], group: _Group) -> tuple[Story, int | None]:
+        """The group's story with its chosen canonical, and which page of the batch that is.
 
-    def _joined(self, doc: Document, story: Story, score: float, method: str, digest: str = "") -> Decision:
-        if digest:
-            self._remember(digest, story.story_id)
-        if doc.url == story.canonical_url:  # the canonical page itself, reprocessed
-            return Decision("canonical", story.story_id, doc.url)
-        return Decision("duplicate", story.story_id, story.canonical_url, round(score, 4), method)
-
-    def _remember(self, digest: str, story_id: str) -> None:
-        if digest not in self.exact:
-            self.exact[digest] = story_id
-            self.new_exact[digest] = story_id
+        When the stored canonical stays, a page of the batch with its URL (the canonical
+        page fetched again) is still the canonical. A new canonical is recorded in `changed`,
+        and in `superseded` when it replaces a stored one.
+        """
+        stored = group.stored
+        if stored is not None and group.reference == 0:
+            again = [i for i in group.members if docs[i].url == stored.canonical_url]
+            return stored, (again[0] if again else None)
+        canonical = group.members[group.reference - (stored is not None)]
+        doc, text = docs[canonical], group.text
+        story_id = stored.story_id if stored else new_story_id(doc)
+        story = Story(story_id, doc.url, doc.published_at, doc.fetched_at, text.words, text.shingles)
+        if stored is not None and stored.canonical_url != doc.url:
+            self.superseded.append(Supersession(story_id, stored.canonical_url, doc.url))
+        self.changed.append(story)
+        return story, canonical

@@ -1,10 +1,14 @@
 """The persistent dedup index: what later runs need to know of earlier ones.
 
 Each committed run adds one immutable segment (`index/segments/<run_id>.npz`) holding
-the stories it created or changed, the text hashes it learned and the keys of the
-pages it saw. The index is the union of the segments of committed runs, in commit
-order, a later segment's version of a story winning. A run that crashed before its
-manifest was written left a segment nobody lists, so no partial state is read back.
+the stories it created or whose canonical it changed, and the keys of the pages it
+saw. The index is the union of the segments of committed runs in commit order, a
+later segment's version of a story winning. A run that crashed before its manifest
+was written left a segment nobody lists, so no partial state is ever read back.
+
+Per story the index keeps the canonical page's URL, times, word count and shingle
+hashes in text order (4 bytes a word: verification needs where each shingle is); per
+page only a 64-bit key. MinHash signatures are recomputed from the shingles on load.
 """
 
 from __future__ import annotations
@@ -17,10 +21,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.dedup import Story
+from pipeline.shingles import SHINGLE_SCHEME
 from pipeline.store import Store
 
 HEAD_KEY = "index/HEAD.json"
 SEGMENT_PREFIX = "index/segments/"
+
+
+class IndexMismatch(ValueError):
+    """The stored index was built with other shingle settings than the configuration's."""
 
 
 def page_key(url: str, content_sha: str | None, fetched_at: str | None = None) -> int:
@@ -31,60 +40,72 @@ def page_key(url: str, content_sha: str | None, fetched_at: str | None = None) -
 
 @dataclass
 class IndexState:
-    """The index as loaded: stories by id, exact text hashes, and pages already ingested."""
+    """The index as loaded: stories by id and the pages already ingested."""
 
     stories: dict[str, Story] = field(default_factory=dict)
-    exact: dict[str, str] = field(default_factory=dict)
     seen: set[int] = field(default_factory=set)
     runs: list[str] = field(default_factory=list)  # committed runs, in commit order
+    segment_bytes: int = 0
 
-    def bytes_per_page(self, store: Store) -> float:
-        """Stored index size divided by pages it accounts for (for the benchmark)."""
-        total = sum(len(store.get(key)) for key in store.list(SEGMENT_PREFIX))
-        return total / max(1, len(self.seen))
+    @property
+    def bytes_per_page(self) -> float:
+        """Stored index size divided by the pages it accounts for (for the benchmark)."""
+        return self.segment_bytes / max(1, len(self.seen))
 
 
-def encode_segment(stories: list[Story], exact: dict[str, str], seen: list[int]) -> bytes:
+def _scheme(shingle_words: int) -> str:
+    return f"{SHINGLE_SCHEME}/{shingle_words}"
+
+
+def encode_segment(stories: list[Story], seen: list[int], shingle_words: int) -> bytes:
     """One run's additions as a compressed numpy archive (no pickles)."""
-    lengths = np.array([len(s.shingles) for s in stories], dtype=np.int64)
     buffer = io.BytesIO()
     np.savez_compressed(
         buffer,
+        scheme=np.array(_scheme(shingle_words)),
         story_ids=np.array([s.story_id for s in stories], dtype=str),
         canonical_urls=np.array([s.canonical_url for s in stories], dtype=str),
-        sort_times=np.array([s.sort_time for s in stories], dtype=str),
-        text_lengths=np.array([s.text_length for s in stories], dtype=np.int64),
-        signatures=np.array([s.signature for s in stories], dtype=np.uint32) if stories else np.zeros((0, 0)),
-        shingle_lengths=lengths,
-        shingles=np.concatenate([s.shingles for s in stories]) if stories else np.array([], np.uint32),
-        exact_hashes=np.array(list(exact), dtype=str),
-        exact_stories=np.array(list(exact.values()), dtype=str),
+        published=np.array([s.published_at or "" for s in stories], dtype=str),
+        fetched=np.array([s.fetched_at for s in stories], dtype=str),
+        words=np.array([s.words for s in stories], dtype=np.int64),
+        shingle_counts=np.array([len(s.shingles) for s in stories], dtype=np.int64),
+        shingles=np.concatenate([s.shingles for s in stories]).astype(np.uint32)
+        if stories
+        else np.zeros(0, np.uint32),
         seen=np.array(seen, dtype=np.uint64),
     )
     return buffer.getvalue()
 
 
-def _apply_segment(state: IndexState, data: bytes) -> None:
+def _apply_segment(state: IndexState, data: bytes, key: str, shingle_words: int) -> None:
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        offsets = np.concatenate(([0], np.cumsum(arrays["shingle_lengths"])))
+        scheme = str(arrays["scheme"])
+        if scheme != _scheme(shingle_words):
+            raise IndexMismatch(
+                f"index segment {key} holds shingles of kind {scheme!r} but the configuration asks for "
+                f"{_scheme(shingle_words)!r}: use the settings the index was built with, or a new store"
+            )
+        offsets = np.concatenate(([0], np.cumsum(arrays["shingle_counts"])))
         shingles = arrays["shingles"]
+        published = arrays["published"].tolist()
+        fetched = arrays["fetched"].tolist()
+        urls = arrays["canonical_urls"].tolist()
+        words = arrays["words"].tolist()
         for i, story_id in enumerate(arrays["story_ids"].tolist()):
             state.stories[story_id] = Story(
                 story_id=story_id,
-                canonical_url=str(arrays["canonical_urls"][i]),
-                sort_time=str(arrays["sort_times"][i]),
-                text_length=int(arrays["text_lengths"][i]),
-                shingles=shingles[offsets[i] : offsets[i + 1]].copy(),
-                signature=arrays["signatures"][i].copy(),
+                canonical_url=urls[i],
+                published_at=published[i] or None,
+                fetched_at=fetched[i],
+                words=words[i],
+                shingles=shingles[offsets[i] : offsets[i + 1]],
             )
-        state.exact.update(
-            zip(arrays["exact_hashes"].tolist(), arrays["exact_stories"].tolist(), strict=True)
-        )
         state.seen.update(arrays["seen"].tolist())
+    state.segment_bytes += len(data)
 
 
 def committed_runs(store: Store) -> list[dict]:
-    """Manifests of committed runs in commit order (HEAD first, then any it missed)."""
+    """Committed runs in commit order (HEAD first, then any whose manifest HEAD missed)."""
     try:
         head = json.loads(store.get(HEAD_KEY))
     except KeyError:
@@ -98,10 +119,11 @@ def committed_runs(store: Store) -> list[dict]:
     return head["runs"] + [{"run_id": m["run_id"], "segment": m["objects"]["index"]} for m in missed]
 
 
-def load_index(store: Store) -> IndexState:
+def load_index(store: Store, shingle_words: int) -> IndexState:
+    """The index of every committed run; segments of uncommitted runs are never read."""
     state = IndexState()
     for entry in committed_runs(store):
-        _apply_segment(state, store.get(entry["segment"]))
+        _apply_segment(state, store.get(entry["segment"]), entry["segment"], shingle_words)
         state.runs.append(entry["run_id"])
     return state
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.records import Decision, Document, Rejection
 from pipeline.store import Store
 
-SCHEMA_VERSION = "1.0"
+if TYPE_CHECKING:  # only for annotations: readers need no numpy
+    from pipeline.dedup import Supersession
+
+SCHEMA_VERSION = "1.1"
 PART_SIZE = 5000  # records per object: small enough to stream, large enough to list cheaply
 
 
@@ -40,7 +43,9 @@ def write_parts(store: Store, prefix: str, rows: list[dict[str, Any]]) -> list[s
     return keys
 
 
-def article_row(doc: Document, decision: Decision, duplicates: list[dict], run_id: str) -> dict[str, Any]:
+def article_row(
+    doc: Document, decision: Decision, duplicates: list[dict], run_id: str, supersedes: str | None = None
+) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "id": decision.story_id,
@@ -56,6 +61,7 @@ def article_row(doc: Document, decision: Decision, duplicates: list[dict], run_i
         "language": doc.language,
         "content_sha256": doc.content_sha,
         "duplicates": duplicates,
+        "supersedes": supersedes,
         "run_id": run_id,
     }
 
@@ -86,3 +92,21 @@ def lineage_row(item: Document | Rejection, decision: Decision | None, run_id: s
             method=decision.method,
         )
     return row
+
+
+def superseded_row(change: Supersession, run_id: str) -> dict[str, Any]:
+    """Lineage of a story's former canonical page, once an earlier or fuller publication replaced it."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "url": change.old_url,
+        "fetched_at": None,
+        "content_sha256": None,
+        "run_id": run_id,
+        "status": "superseded",
+        "article_id": change.story_id,
+        "canonical_url": change.new_url,
+        "similarity": None,
+        "method": None,
+        "reason": None,
+        "detail": f"an earlier or fuller publication of the story is now its canonical: {change.new_url}",
+    }

@@ -24,7 +24,7 @@ from typing import Any
 
 from pipeline import boilerplate, clean, index, output, templates
 from pipeline.config import CleanConfig, Config
-from pipeline.dedup import Deduplicator
+from pipeline.dedup import Deduplicator, Supersession
 from pipeline.records import Decision, Document, RawPage, Rejection, utc_iso
 from pipeline.sources import InputFile, list_inputs, read_input
 from pipeline.store import LockBusy, Store, acquire_lock, release_lock
@@ -41,6 +41,7 @@ class RunSummary:
     canonical: int = 0
     duplicates: int = 0
     already_ingested: int = 0
+    superseded: int = 0  # stories whose canonical this run replaced with an earlier or fuller copy
     rejected: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     objects: list[str] = field(default_factory=list)
@@ -58,6 +59,7 @@ class RunSummary:
             canonical=counts["canonical"],
             duplicates=counts["duplicates"],
             already_ingested=counts["already_ingested"],
+            superseded=counts["superseded"],
             rejected=counts["rejected"],
             seconds=counts["seconds"],
             objects=[*objects["articles"], *objects["lineage"], objects["index"], objects["templates"]],
@@ -172,7 +174,7 @@ def process(
 ) -> dict[str, Any]:
     """Everything after extraction, against the index in the store; the caller holds the lock."""
     started = time.monotonic()
-    state = index.load_index(store)
+    state = index.load_index(store, config.dedup.shingle_words)
     fresh, already = _split_seen(items, state.seen, reprocess)
     docs = [item for item in fresh if isinstance(item, Document)]
     learned: boilerplate.SiteLines = {}
@@ -182,19 +184,15 @@ def process(
     rejections += [item for item in finished if isinstance(item, Rejection)]
     docs = [item for item in finished if isinstance(item, Document)]
 
-    dedup = Deduplicator(config.dedup, list(state.stories.values()), state.exact)
+    dedup = Deduplicator(config.dedup, list(state.stories.values()))
     decisions = dedup.assign(docs)
-    articles, lineage = _records(docs, decisions, rejections, run_id)
+    articles, lineage = _records(docs, decisions, rejections, run_id, dedup.superseded)
 
     prefix = f"run={run_id}"
     segment_key = f"{index.SEGMENT_PREFIX}{run_id}.npz"
     store.put(
         segment_key,
-        index.encode_segment(
-            [dedup.stories[story_id] for story_id in dedup.new_story_ids],
-            dedup.new_exact,
-            [_item_key(item) for item in fresh],
-        ),
+        index.encode_segment(dedup.changed, [_item_key(item) for item in fresh], config.dedup.shingle_words),
     )
     counts = Counter(decision.status for decision in decisions)
     return {
@@ -203,6 +201,7 @@ def process(
             "pages_in": len(items),
             "canonical": counts["canonical"],
             "duplicates": counts["duplicate"],
+            "superseded": len(dedup.superseded),
             "already_ingested": already,
             "rejected": dict(Counter(r.reason for r in rejections)),
             "seconds": round(time.monotonic() - started, 3),
@@ -217,9 +216,15 @@ def process(
 
 
 def _records(
-    docs: list[Document], decisions: list[Decision], rejections: list[Rejection], run_id: str
+    docs: list[Document],
+    decisions: list[Decision],
+    rejections: list[Rejection],
+    run_id: str,
+    superseded: list[Supersession],
 ) -> tuple[list[dict], list[dict]]:
-    """Article rows (one per canonical, with the copies folded into it) and lineage rows."""
+    """Article rows (one per canonical, with the copies folded into it) and lineage rows,
+    including one per stored canonical that an earlier or fuller publication replaced."""
+    replaced = {change.story_id: change.old_url for change in superseded}
     copies: dict[str, list[dict]] = {}
     for doc, decision in zip(docs, decisions, strict=True):
         if decision.status == "duplicate":
@@ -227,7 +232,9 @@ def _records(
                 {"url": doc.url, "similarity": decision.similarity, "method": decision.method}
             )
     articles = [
-        output.article_row(doc, decision, copies.get(decision.story_id, []), run_id)
+        output.article_row(
+            doc, decision, copies.get(decision.story_id, []), run_id, replaced.get(decision.story_id)
+        )
         for doc, decision in zip(docs, decisions, strict=True)
         if decision.status == "canonical"
     ]
@@ -235,6 +242,7 @@ def _records(
         output.lineage_row(doc, decision, run_id) for doc, decision in zip(docs, decisions, strict=True)
     ]
     lineage += [output.lineage_row(rejection, None, run_id) for rejection in rejections]
+    lineage += [output.superseded_row(change, run_id) for change in superseded]
     return articles, lineage
 
 

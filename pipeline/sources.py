@@ -138,6 +138,22 @@ def _warc_fields(payload: bytes) -> dict[str, str]:
     return fields
 
 
+def _response_body(record, max_page_bytes: int) -> tuple[tuple[str, str] | None, bytes]:
+    """A response record's body, or the (reason, detail) why it is not a page."""
+    if record.http_headers is None:
+        return ("not_http", "response record without HTTP headers"), b""
+    status = record.http_headers.get_statuscode()
+    if status.startswith("3"):
+        target = record.http_headers.get_header("Location") or "?"
+        return ("redirect", f"HTTP status {status} to {target}"), b""
+    if status != "200":
+        return ("http_status", f"HTTP status {status}"), b""
+    content = record.content_stream().read(max_page_bytes + 1)
+    if len(content) > max_page_bytes:
+        return ("too_large", f"more than {max_page_bytes} bytes"), b""
+    return None, content
+
+
 def read_warc(stream, max_page_bytes: int, origin: str = "") -> Iterator[RawPage | Rejection]:
     """Yield a WARC stream's pages (warcio parses the format).
 
@@ -163,20 +179,9 @@ def read_warc(stream, max_page_bytes: int, origin: str = "") -> Iterator[RawPage
             continue
         if record.rec_type != "response":
             continue  # requests, revisits (not modified since an earlier run), warcinfo: not pages
-        if record.http_headers is None:
-            rejections.setdefault(url, Rejection(url, "not_http", "response record without HTTP headers", fetched))
-            continue
-        status = record.http_headers.get_statuscode()
-        if status.startswith("3"):
-            target = record.http_headers.get_header("Location") or "?"
-            rejections.setdefault(url, Rejection(url, "redirect", f"HTTP status {status} to {target}", fetched))
-            continue
-        if status != "200":
-            rejections.setdefault(url, Rejection(url, "http_status", f"HTTP status {status}", fetched))
-            continue
-        content = record.content_stream().read(max_page_bytes + 1)
-        if len(content) > max_page_bytes:
-            rejections.setdefault(url, Rejection(url, "too_large", f"more than {max_page_bytes} bytes", fetched))
+        problem, content = _response_body(record, max_page_bytes)
+        if problem:
+            rejections.setdefault(url, Rejection(url, *problem, fetched))
             continue
         media_type, charset = _media_type(record.http_headers.get_header("Content-Type"))
         yield RawPage(url, content, media_type, moment, charset=charset, origin=origin)

@@ -26,7 +26,6 @@ def test_ingest_runs_over_data_intervals_one_at_a_time(dagbag) -> None:
         "list_sources",
         "discover_source",
         "fetch_source",
-        "fetched_inputs",
         "find_inputs",
         "extract_shard",
         "deduplicate_run",

@@ -1,0 +1,401 @@
+"""Text to numbers for deduplication: word shingles, MinHash signatures, LSH bands.
+
+Everything works on a whole batch of texts at once with numpy, because per-word Python
+work is what makes naive MinHash slow: words are hashed from the code points of all
+texts in one pass, shingles combine word hashes, and signatures are datasketch's own
+MinHash computed for every text in one go. docs/dedup.md explains the choices.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+from datasketch import LeanMinHash, MinHash
+
+# Bump when any hash below changes: stored indexes name the scheme their shingles used.
+SHINGLE_SCHEME = "nfkc-casefold-words/poly32-1"
+WORD = re.compile(r"\w+")
+MAX_HASH = np.uint32((1 << 32) - 1)
+BMP = 0x10000  # code points above the Basic Multilingual Plane are classified one by one
+# Flags on code points (which need 21 bits) while texts are split into words. The two that
+# need more work both have the top bit, so one max() finds whether a batch has any.
+CODE_POINT = (1 << 21) - 1
+WORD_FLAG = 1 << 29  # a word character
+EXPANDS = 1 << 31  # normalises to several characters, some of them word characters
+COMPOSES = 1 << 31 | 1 << 30  # may merge with its neighbour: the whole text is normalised as a string
+HASH_BASE = 0x01000193  # odd, so it has an inverse modulo 2**32
+CHUNK_CHARACTERS = 1 << 20  # texts are processed in groups of about this size, bounding memory
+MIN_POWERS = 1 << 16
+
+
+def _odd_constants(count: int, seed: int, bits: int) -> list[int]:
+    """Fixed odd constants from SplitMix64: the same in every NumPy and Python version."""
+    constants, state, mask = [], seed, (1 << 64) - 1
+    for _ in range(count):
+        state = (state + 0x9E3779B97F4A7C15) & mask
+        value = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & mask
+        constants.append(((value ^ (value >> 31)) >> (64 - bits)) | 1)
+    return constants
+
+
+# Multipliers that weigh a word by its place in a shingle and a signature row by its place
+# in a band, so that order matters in those hashes.
+PLACE_WEIGHTS = np.array(_odd_constants(64, seed=1, bits=32), dtype=np.uint32)
+ROW_WEIGHTS = np.array(_odd_constants(64, seed=2, bits=64), dtype=np.uint64)
+
+
+# --- words and shingles, for a whole batch at once ----------------------------------------------
+
+
+def normalise(text: str) -> str:
+    """Compatibility-normalised and case-folded: "ﬁ", "Ａ" and "A" read the same."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def words(text: str) -> list[str]:
+    """The words deduplication compares (`shingle_batch` hashes exactly these, faster)."""
+    return WORD.findall(normalise(text))
+
+
+def _is_word_character(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+@cache
+def _composing_marks() -> frozenset[int]:
+    """Code points that canonical composition can merge into the character before them."""
+    marks = set()
+    for point in range(0x110000):
+        decomposition = unicodedata.decomposition(chr(point))
+        if decomposition and not decomposition.startswith("<"):
+            marks.update(int(part, 16) for part in decomposition.split()[1:])
+    return frozenset(marks)
+
+
+def _classify(point: int) -> int:
+    """A code point's normalised form, with WORD_FLAG for a word character. A character whose
+    form is several characters with a word character among them ("ß", "ﬁ", "½") is itself
+    with EXPANDS; one that can merge with its neighbours (combining marks, Hangul jamo) is
+    itself with COMPOSES."""
+    char = chr(point)
+    jamo = 0x1100 <= point < 0x1200 or 0xA960 <= point < 0xA980 or 0xD7B0 <= point < 0xD800
+    if point in _composing_marks() or jamo:
+        return point | COMPOSES
+    form = char if 0xD800 <= point < 0xE000 else normalise(char)
+    if len(form) != 1:
+        return point | EXPANDS if any(_is_word_character(c) for c in form + char) else point
+    return _plain(ord(form))
+
+
+def _plain(point: int) -> int:
+    """A code point as it stands, with WORD_FLAG for a word character."""
+    return point | (WORD_FLAG if _is_word_character(chr(point)) else 0)
+
+
+@cache
+def _code_point_table() -> np.ndarray:
+    """`_classify` for every code point of the Basic Multilingual Plane."""
+    return np.array([_classify(point) for point in range(BMP)], dtype=np.uint32)
+
+
+@cache
+def _classify_astral(point: int) -> int:
+    """`_classify` for a code point beyond the table (rare: emoji, historic scripts), once each."""
+    return _classify(point)
+
+
+@cache
+def _expansion(point: int) -> np.ndarray:
+    """The normalised characters one character stands for."""
+    return np.array([_plain(ord(char)) for char in normalise(chr(point))], dtype=np.uint32)
+
+
+@cache
+def _powers(length: int) -> tuple[np.ndarray, np.ndarray]:
+    """HASH_BASE**i and its inverse (mod 2**32) for i < length."""
+
+    def cumulative(base: int) -> np.ndarray:
+        return np.cumprod(np.full(length, base, dtype=np.uint32), dtype=np.uint32) * np.uint32(
+            pow(base, -1, 1 << 32)
+        )
+
+    return cumulative(HASH_BASE), cumulative(pow(HASH_BASE, -1, 1 << 32))
+
+
+def fmix32(values: np.ndarray) -> np.ndarray:
+    """MurmurHash3's finaliser: a bijection that spreads every input bit over the output."""
+    values = values ^ (values >> np.uint32(16))
+    values = values * np.uint32(0x85EBCA6B)
+    values = values ^ (values >> np.uint32(13))
+    values = values * np.uint32(0xC2B2AE35)
+    return values ^ (values >> np.uint32(16))
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def _lookup(raw: np.ndarray) -> np.ndarray:
+    """`_classify` for many code points: the BMP by table, the few others one by one."""
+    points = np.take(_code_point_table(), raw, mode="clip")
+    astral = np.flatnonzero(raw >= BMP)
+    if len(astral):
+        points[astral] = [_classify_astral(point) for point in raw[astral].tolist()]
+    return points
+
+
+def _classified_points(texts: list[str]) -> np.ndarray:
+    """The normalised code points of the texts, each text followed by a NUL (no word
+    character, so words never span texts), with WORD_FLAG set on word characters."""
+    points = _lookup(_code_points("\0".join(texts) + "\0"))
+    if points.max() < EXPANDS:
+        return points
+    special = np.flatnonzero(points >= EXPANDS)
+    at = special[points[special] >= COMPOSES]
+    if len(at):  # rare: normalise those texts as whole strings
+        starts = np.cumsum([0] + [len(text) + 1 for text in texts])
+        composing = set((np.searchsorted(starts, at, side="right") - 1).tolist())
+        points = np.concatenate(
+            [
+                _lookup(_code_points(normalise(text) + "\0"))
+                if i in composing
+                else points[starts[i] : starts[i + 1]]
+                for i, text in enumerate(texts)
+            ]
+        )
+        special = np.flatnonzero(points >= EXPANDS)
+        alone = special[points[special] >= COMPOSES]  # composed with nothing: stays as it is
+        points[alone] = [_plain(point & CODE_POINT) for point in points[alone].tolist()]
+        special = special[points[special] >= EXPANDS]
+    if len(special) == 0:
+        return points
+    pieces = np.split(points, special)
+    expansions = [_expansion(point & ~EXPANDS) for point in points[special].tolist()]
+    return np.concatenate(
+        [pieces[0]] + [p for e, piece in zip(expansions, pieces[1:], strict=True) for p in (e, piece[1:])]
+    )
+
+
+def _word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """32-bit hashes of the words of the texts, and each text's number of words.
+
+    A word's hash is the polynomial sum of its code points, taken from one running sum
+    over the whole batch: no Python object per word.
+    """
+    points = _classified_points(texts)
+    is_word = np.zeros(len(points) + 1, dtype=bool)
+    np.greater_equal(points, WORD_FLAG, out=is_word[1:])  # no EXPANDS or COMPOSES are left
+    edges = np.flatnonzero(is_word[1:] != is_word[:-1])  # a word's start, then its end, ...
+    starts, ends = edges[0::2], edges[1::2]  # the last character is a NUL, so every word ends
+    powers, inverses = _powers(max(MIN_POWERS, 1 << math.ceil(math.log2(len(points)))))
+    running = np.cumsum(points * powers[: len(points)], dtype=np.uint32)
+    before = np.where(starts > 0, running[starts - 1], np.uint32(0))
+    hashes = fmix32((running[ends - 1] - before) * inverses[starts])
+    separators = np.flatnonzero(points == 0)
+    return hashes, np.diff(np.searchsorted(starts, separators), prepend=0)
+
+
+def _chunks(texts: list[str]) -> list[list[str]]:
+    """Consecutive texts in groups of about CHUNK_CHARACTERS, which bounds memory."""
+    chunks: list[list[str]] = [[]]
+    size = 0
+    for text in texts:
+        if size and size + len(text) > CHUNK_CHARACTERS:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(text)
+        size += len(text) + 1
+    return chunks
+
+
+def shingle_batch(texts: list[str], size: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each text's `size`-word shingles as 32-bit hashes in text order (repeats kept), and
+    each text's number of words.
+
+    A text shorter than `size` words has one shingle of all its words, an empty text none.
+    """
+    shingle_lists: list[np.ndarray] = []
+    word_counts = []
+    for chunk in _chunks(texts):
+        hashes, counts = _word_hashes(chunk)
+        width = max(0, len(hashes) - size + 1)
+        combined = np.zeros(width, dtype=np.uint32)
+        for place in range(size):
+            combined += hashes[place : place + width] * PLACE_WEIGHTS[place]
+        shingles = fmix32(combined)
+        ends = np.cumsum(counts)
+        for start, end in zip((ends - counts).tolist(), ends.tolist(), strict=True):
+            if end - start >= size:
+                shingle_lists.append(shingles[start : end - size + 1])
+            else:
+                whole = (hashes[start:end] * PLACE_WEIGHTS[: end - start]).sum(dtype=np.uint32)
+                shingle_lists.append(
+                    fmix32(np.array([whole], dtype=np.uint32)) if end > start else shingles[:0]
+                )
+        word_counts.append(counts)
+    return shingle_lists, np.concatenate(word_counts) if word_counts else np.zeros(0, dtype=np.int64)
+
+
+def unique_sorted(values: np.ndarray) -> np.ndarray:
+    """np.unique for the small arrays here (NumPy 2's hash-based np.unique is slower)."""
+    ordered = np.sort(values)
+    keep = np.ones(len(ordered), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+# --- MinHash signatures and LSH bands -------------------------------------------------------------
+
+
+class Signer:
+    """MinHash signatures for many shingle sets at once, equal to datasketch's own.
+
+    datasketch 2.0's default "affine32" scheme: each 32-bit hash is pre-mixed with the
+    MurmurHash3 finaliser, then permutation k is `a_k * h + b_k` in wrapping uint32.
+    Doing that for a whole batch in numpy is what makes the dedup stage fast.
+    """
+
+    SCHEME = "affine32"
+
+    def __init__(self, num_perm: int, seed: int) -> None:
+        self.seed = seed
+        a, b = MinHash(num_perm=num_perm, seed=seed, scheme=self.SCHEME).permutations
+        self.a = a.astype(np.uint32)
+        self.b = b.astype(np.uint32)
+
+    def signatures(self, shingle_sets: list[np.ndarray]) -> np.ndarray:
+        """One row of `num_perm` minimum hash values per shingle set (an empty set gives all-max)."""
+        lengths = [len(shingles) for shingles in shingle_sets]
+        values = np.concatenate(shingle_sets) if shingle_sets else np.zeros(0, dtype=np.uint32)
+        return self.signatures_of(values, np.repeat(np.arange(len(shingle_sets)), lengths), len(shingle_sets))
+
+    def signatures_of(
+        self, values: np.ndarray, owner: np.ndarray, count: int, chunk: int = 8192
+    ) -> np.ndarray:
+        """Signatures of `count` sets given as hash values and the set each belongs to (ascending)."""
+        rows = np.full((count, len(self.a)), MAX_HASH, dtype=np.uint32)
+        values = fmix32(values.astype(np.uint32))
+        a, b = self.a[:, None], self.b[:, None]
+        buffer = np.empty((len(self.a), chunk), dtype=np.uint32)  # num_perm x chunk stays in the CPU cache
+        for lo in range(0, len(values), chunk):
+            part = values[None, lo : lo + chunk]
+            permuted = buffer[:, : part.shape[1]]  # one row per permutation: contiguous
+            np.multiply(a, part, out=permuted)
+            np.add(permuted, b, out=permuted)
+            sets = owner[lo : lo + chunk]
+            first = np.concatenate(([0], np.flatnonzero(sets[1:] != sets[:-1]) + 1))
+            np.minimum.at(rows, sets[first], np.minimum.reduceat(permuted, first, axis=1).T)
+        return rows
+
+    def lean(self, signature: np.ndarray) -> LeanMinHash:
+        """The signature as datasketch's own object (its LSH classes accept it)."""
+        return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=self.SCHEME)
+
+
+def minhash_sample(shingle_lists: list[np.ndarray], rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """The shingles whose hash lies in the lowest 1/`rate` of the range, and their texts.
+
+    Every copy samples the same shingles, so the sample's Jaccard similarity estimates the
+    whole texts'. A text so short that none of its shingles qualifies keeps them all.
+    """
+    limit = np.uint32(((1 << 32) - 1) // rate)
+    samples = [shingles[shingles <= limit] for shingles in shingle_lists]
+    samples = [
+        sample if len(sample) else shingles for sample, shingles in zip(samples, shingle_lists, strict=True)
+    ]
+    values = np.concatenate(samples) if samples else np.zeros(0, dtype=np.uint32)
+    return values, np.repeat(np.arange(len(samples)), [len(sample) for sample in samples])
+
+
+def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One 64-bit key per (text, band): two texts share it when all rows of that band agree.
+
+    The banding of datasketch's MinHashLSH (band i is rows i*r .. i*r+r-1); the band number
+    is part of the key, so keys of different bands never meet.
+    """
+    grouped = signatures.reshape(len(signatures), bands, rows).astype(np.uint64)
+    keys = np.broadcast_to(np.arange(bands, dtype=np.uint64) * ROW_WEIGHTS[rows], grouped.shape[:2]).copy()
+    for row in range(rows):
+        keys += grouped[:, :, row] * ROW_WEIGHTS[row]
+    keys ^= keys >> np.uint64(31)
+    keys *= np.uint64(0xBF58476D1CE4E5B9)
+    return keys ^ (keys >> np.uint64(29))
+
+
+def _count_pairs(
+    rows: np.ndarray, others: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (row, other) pairs with how often each occurs, ordered by row."""
+    pairs = np.sort(rows.astype(np.int64) * width + others)
+    first = np.flatnonzero(np.concatenate((pairs[:1] == pairs[:1], pairs[1:] != pairs[:-1])))
+    return pairs[first] // width, pairs[first] % width, np.diff(np.append(first, len(pairs)))
+
+
+def shared_bands(
+    queries: np.ndarray, indexed: np.ndarray, max_bucket: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query row, indexed row, number of bands in common) for every pair sharing a band key.
+
+    Of a bucket holding more than `max_bucket` indexed rows, a query meets the first
+    `max_bucket` (lowest rows): thousands of identical copies cost no quadratic work.
+    """
+    flat = indexed.ravel()
+    order = np.argsort(flat, kind="stable")
+    ordered = flat[order]
+    query_order = np.argsort(queries.ravel())
+    keys = queries.ravel()[query_order]  # sorted, so the searches below walk memory in order
+    lo = np.searchsorted(ordered, keys, side="left")
+    counts = np.minimum(np.searchsorted(ordered, keys, side="right") - lo, max_bucket)
+    hits = np.flatnonzero(counts)
+    query_rows = np.repeat(query_order[hits] // queries.shape[1], counts[hits])
+    offsets = np.arange(len(query_rows)) - np.repeat(np.cumsum(counts[hits]) - counts[hits], counts[hits])
+    indexed_rows = order[np.repeat(lo[hits], counts[hits]) + offsets] // indexed.shape[1]
+    return _count_pairs(query_rows, indexed_rows, len(indexed))
+
+
+def shared_bands_within(keys: np.ndarray, max_bucket: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, earlier row, number of bands in common) for rows of one key array sharing keys.
+
+    A row meets at most the `max_bucket` nearest earlier rows of each bucket.
+    """
+    flat = keys.ravel()
+    order = np.argsort(flat, kind="stable")  # equal keys keep their rows in ascending order
+    ordered, rows = flat[order], order // keys.shape[1]
+    later, earlier = [], []
+    for distance in range(1, max_bucket + 1):
+        same = np.flatnonzero(ordered[distance:] == ordered[:-distance])
+        if len(same) == 0:
+            break
+        later.append(rows[same + distance])
+        earlier.append(rows[same])
+    if not later:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    later_rows, earlier_rows = np.concatenate(later), np.concatenate(earlier)
+    distinct = later_rows != earlier_rows
+    return _count_pairs(later_rows[distinct], earlier_rows[distinct], len(keys))
+
+
+@dataclass
+class Neighbours:
+    """For each query row, the rows it shares LSH bands with and how many bands."""
+
+    starts: np.ndarray  # query row q's neighbours are entries starts[q] .. starts[q + 1]
+    rows: np.ndarray
+    shared: np.ndarray
+
+    @classmethod
+    def of_pairs(
+        cls, queries: int, query_rows: np.ndarray, rows: np.ndarray, shared: np.ndarray
+    ) -> Neighbours:
+        """From pairs ordered by query row."""
+        return cls(np.searchsorted(query_rows, np.arange(queries + 1)), rows, shared)
+
+    def of(self, query: int) -> zip:
+        lo, hi = self.starts[query], self.starts[query + 1]
+        return zip(self.rows[lo:hi].tolist(), self.shared[lo:hi].tolist(), strict=True)

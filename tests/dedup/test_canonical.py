@@ -1,0 +1,238 @@
+"""Which copy is a story's canonical, within a run and across runs (superseding, stable ids)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline import corpus, output
+from pipeline.config import DedupConfig
+from pipeline.dedup import Candidate, Deduplicator, Story, Text, choose_canonical, publication_window
+from pipeline.runner import ingest
+from pipeline.shingles import shingle_batch
+from pipeline.store import LocalStore, Store
+from tests.dedup.texts import DATELINE, LOCAL_PARAGRAPHS, NOTE, TRAILER, TRANSFORMS, WIRE_STORY, document, utc
+
+CONFIG = DedupConfig()
+
+
+def test_publication_windows() -> None:
+    fetched = "2020-09-15T00:00:00Z"
+    exact = publication_window("2020-09-14T10:30:00+02:00", fetched, 0)
+    assert exact.earliest == exact.latest == utc("2020-09-14T08:30:00Z").timestamp()
+    day = publication_window("2020-09-14", fetched, 0)
+    assert (day.earliest, day.latest) == (
+        utc("2020-09-14T00:00:00Z").timestamp(),
+        utc("2020-09-14T23:59:59Z").timestamp(),
+    )
+    unzoned = publication_window("2020-09-14T10:00:00", fetched, 2)
+    assert unzoned.latest - unzoned.earliest == 4 * 3600
+    for missing in (None, "", "not a date"):
+        undated = publication_window(missing, fetched, 0)
+        assert undated.latest == utc(fetched).timestamp() and not undated.precedes(exact)
+    assert exact.precedes(publication_window("2020-09-14T09:00:00Z", fetched, 0))
+    assert not day.precedes(publication_window("2020-09-14T22:00:00Z", fetched, 0))
+    assert day.precedes(publication_window("2020-09-15T00:00:00Z", fetched, 0))
+
+
+def members(*versions: tuple[list[str], str | None]) -> list[Candidate]:
+    batch, word_counts = shingle_batch(["\n".join(p) for p, _ in versions], CONFIG.shingle_words)
+    return [
+        Candidate(publication_window(published, "2020-09-20T00:00:00Z", 0), Text(shingles, words))
+        for (_, published), shingles, words in zip(versions, batch, word_counts.tolist(), strict=True)
+    ]
+
+
+def test_the_earliest_publication_wins() -> None:
+    chosen = choose_canonical(
+        members(
+            (TRANSFORMS["extend"](WIRE_STORY), "2020-09-14T09:00:00Z"), (WIRE_STORY, "2020-09-14T11:00:00Z")
+        ),
+        CONFIG,
+    )
+    assert chosen == 0
+
+
+def test_a_truncated_copy_published_at_the_same_time_loses_to_the_full_text() -> None:
+    same_time = "2020-09-14T09:00:00Z"
+    assert choose_canonical(members((WIRE_STORY[:4], same_time), (WIRE_STORY, same_time)), CONFIG) == 1
+    # Only the day known: the truncated copy is not certainly earlier.
+    assert (
+        choose_canonical(
+            members((WIRE_STORY[:4], "2020-09-14"), (WIRE_STORY, "2020-09-14T18:00:00Z")), CONFIG
+        )
+        == 1
+    )
+
+
+def test_among_same_day_copies_the_original_is_the_one_the_others_derive_from() -> None:
+    """Copies add datelines, notes, trailers and local paragraphs; the original has least of its own."""
+    day = "2020-09-14"
+    versions = [
+        ([DATELINE + WIRE_STORY[0], *WIRE_STORY[1:], *LOCAL_PARAGRAPHS], day),
+        ([NOTE, *WIRE_STORY, TRAILER], day),
+        (WIRE_STORY, day),
+        (WIRE_STORY[:5], day),
+    ]
+    assert choose_canonical(members(*versions), CONFIG) == 2
+
+
+def test_a_copy_without_a_date_does_not_beat_a_dated_full_original() -> None:
+    """An undated copy might be earliest, but a truncated one is not the full original."""
+    versions = [
+        (WIRE_STORY[:4], None),
+        (WIRE_STORY, "2020-09-14T09:00:00Z"),
+        ([NOTE, *WIRE_STORY], "2020-09-15T09:00:00Z"),
+    ]
+    assert choose_canonical(members(*versions), CONFIG) == 1
+
+
+def story_of(url: str, paragraphs: list[str], published: str) -> Story:
+    [text], [words] = shingle_batch(["\n".join(paragraphs)], CONFIG.shingle_words)
+    return Story("s_stored", url, published, "2020-09-20T00:00:00Z", int(words), text)
+
+
+def test_an_earlier_publication_in_a_later_run_supersedes_and_keeps_the_story_id() -> None:
+    stored = story_of(
+        "https://copy.example/a", [DATELINE + WIRE_STORY[0], *WIRE_STORY[1:]], "2020-09-14T12:00:00Z"
+    )
+    original = document("https://wire.example/a", WIRE_STORY, "2020-09-14T08:00:00Z")
+    dedup = Deduplicator(CONFIG, [stored])
+    [decision] = dedup.assign([original])
+    assert (decision.status, decision.story_id, decision.canonical_url) == (
+        "canonical",
+        "s_stored",
+        original.url,
+    )
+    assert [(s.story_id, s.old_url, s.new_url) for s in dedup.superseded] == [
+        ("s_stored", stored.canonical_url, original.url)
+    ]
+    [changed] = dedup.changed
+    assert (changed.story_id, changed.canonical_url, changed.published_at) == (
+        "s_stored",
+        original.url,
+        original.published_at,
+    )
+    # The next run verifies against the new canonical.
+    later_copy = document(
+        "https://other.example/a", TRANSFORMS["trailer"](WIRE_STORY), "2020-09-15T08:00:00Z"
+    )
+    [copy_decision] = Deduplicator(CONFIG, [changed]).assign([later_copy])
+    assert (copy_decision.status, copy_decision.story_id, copy_decision.canonical_url) == (
+        "duplicate",
+        "s_stored",
+        original.url,
+    )
+
+
+def test_a_fuller_publication_at_the_same_time_supersedes() -> None:
+    stored = story_of("https://wire.example/urgent", WIRE_STORY[:4], "2020-09-14T08:00:00Z")
+    full = document("https://wire.example/full", WIRE_STORY, "2020-09-14T08:00:00Z")
+    dedup = Deduplicator(CONFIG, [stored])
+    assert dedup.assign([full])[0].status == "canonical"
+    assert [s.new_url for s in dedup.superseded] == [full.url]
+
+
+def test_a_later_or_refetched_page_leaves_the_stored_canonical_alone() -> None:
+    stored = story_of("https://wire.example/a", WIRE_STORY, "2020-09-14T08:00:00Z")
+    later = document("https://copy.example/a", TRANSFORMS["extend"](WIRE_STORY), "2020-09-14T12:00:00Z")
+    again = document("https://wire.example/a", WIRE_STORY, "2020-09-14T08:00:00Z")
+    dedup = Deduplicator(CONFIG, [stored])
+    later_decision, again_decision = dedup.assign([later, again])
+    assert (later_decision.status, later_decision.canonical_url) == ("duplicate", stored.canonical_url)
+    assert (again_decision.status, again_decision.story_id) == ("canonical", "s_stored")
+    assert dedup.superseded == [] and dedup.changed == []
+
+
+# --- end to end: the corpus a reader sees ------------------------------------------------------------
+
+
+def page(title: str, paragraphs: list[str], published: str) -> bytes:
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return (
+        f'<html><head><title>{title}</title><meta property="article:published_time" content="{published}">'
+        f"</head><body><article><h1>{title}</h1>{body}</article></body></html>"
+    ).encode()
+
+
+def rows(store: Store, kind: str) -> list[dict]:
+    return [
+        row
+        for manifest in corpus.read_manifests(store)
+        for key in manifest["objects"][kind]
+        for row in output.decode_jsonl_gz(store.get(key))
+    ]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalStore:
+    return LocalStore(tmp_path / "corpus")
+
+
+def test_a_later_run_with_the_original_supersedes_the_stored_copy(
+    store: LocalStore, tmp_path: Path, write_warc
+) -> None:
+    copy_url, original_url, late_url = (
+        "https://copy.example/dam",
+        "https://wire.example/dam",
+        "https://late.example/dam",
+    )
+    first = write_warc(
+        tmp_path / "first.warc.gz",
+        [
+            (
+                copy_url,
+                200,
+                "text/html",
+                page(
+                    "Dam rebuild approved",
+                    [DATELINE + WIRE_STORY[0], *WIRE_STORY[1:], TRAILER],
+                    "2020-09-14T12:00:00Z",
+                ),
+            ),
+        ],
+    )
+    second = write_warc(
+        tmp_path / "second.warc.gz",
+        [
+            (
+                original_url,
+                200,
+                "text/html",
+                page("Water authority approves dam plan", WIRE_STORY, "2020-09-14T08:00:00Z"),
+            ),
+        ],
+    )
+    third = write_warc(
+        tmp_path / "third.warc.gz",
+        [
+            (
+                late_url,
+                200,
+                "text/html",
+                page("Millbrook dam to be rebuilt", [NOTE, *WIRE_STORY[:6]], "2020-09-15T08:00:00Z"),
+            ),
+        ],
+    )
+    assert ingest([str(first)], store, "run-1").canonical == 1
+    assert ingest([str(second)], store, "run-2").canonical == 1
+    assert ingest([str(third)], store, "run-3").duplicates == 1
+
+    manifests = corpus.read_manifests(store)
+    assert [m["counts"]["superseded"] for m in manifests] == [0, 1, 0]
+    articles = rows(store, "articles")
+    assert [a["url"] for a in articles] == [copy_url, original_url]
+    assert len({a["id"] for a in articles}) == 1  # the story keeps its id
+    assert articles[1]["supersedes"] == copy_url
+    [current] = corpus.iter_articles(store)
+    assert current["url"] == original_url
+
+    lineage = {(row["run_id"], row["url"]): row for row in rows(store, "lineage")}
+    superseded = lineage[("run-2", copy_url)]
+    assert (superseded["status"], superseded["canonical_url"]) == ("superseded", original_url)
+    assert lineage[("run-3", late_url)]["canonical_url"] == original_url
+    # Every URL leads to the current canonical through its story id.
+    assert {row["article_id"] for row in lineage.values()} == {current["id"]}
+    assert json.loads(store.get("runs/run-2/manifest.json"))["schema_version"] == output.SCHEMA_VERSION

@@ -1,0 +1,227 @@
+"""The dedup index in the store: what it keeps, a crash mid-run, and two runs at once."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import index
+from pipeline.config import CleanConfig, Config
+from pipeline.dedup import Story
+from pipeline.runner import LOCK_NAME, commit_run, deduplicate_run, extract_shard, ingest
+from pipeline.store import LocalStore, LockBusy, S3Store, Store, acquire_lock, make_s3_client
+from tests.dedup.test_canonical import page
+from tests.dedup.texts import DATELINE, TRAILER, WIRE_STORY
+
+CONFIG = Config(clean=replace(CleanConfig(), workers=1))
+
+
+def stories(count: int) -> list[Story]:
+    rng = np.random.default_rng(count)
+    return [
+        Story(
+            f"s_{n:020d}",
+            f"https://site{n}.example/a",
+            None if n % 2 else "2020-09-14T08:00:00Z",
+            "2020-09-15T00:00:00Z",
+            60 + n,
+            rng.integers(0, 1 << 32, 56 + n, dtype=np.uint64).astype(np.uint32),
+        )
+        for n in range(count)
+    ]
+
+
+def test_segments_round_trip_and_a_later_segment_wins(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    first, second = stories(3), stories(2)
+    second[0] = replace(second[0], canonical_url="https://earlier.example/a")  # a new canonical for story 0
+    for run, (changed, seen) in {"r1": (first, [1, 2, 3]), "r2": (second[:1], [4])}.items():
+        key = f"{index.SEGMENT_PREFIX}{run}.npz"
+        store.put(key, index.encode_segment(changed, seen, shingle_words=5))
+        index.record_commit(store, run, key)
+    state = index.load_index(store, shingle_words=5)
+    assert state.runs == ["r1", "r2"] and state.seen == {1, 2, 3, 4}
+    assert state.stories[first[0].story_id].canonical_url == "https://earlier.example/a"
+    for story in first[1:]:
+        loaded = state.stories[story.story_id]
+        assert (loaded.published_at, loaded.fetched_at, loaded.words) == (
+            story.published_at,
+            story.fetched_at,
+            story.words,
+        )
+        assert np.array_equal(loaded.shingles, story.shingles)
+    assert state.bytes_per_page == state.segment_bytes / 4
+    with pytest.raises(index.IndexMismatch, match="shingle"):
+        index.load_index(store, shingle_words=4)
+
+
+def wire_warc(tmp_path: Path, write_warc, name: str, url: str, paragraphs: list[str], published: str) -> str:
+    return str(
+        write_warc(tmp_path / f"{name}.warc.gz", [(url, 200, "text/html", page(name, paragraphs, published))])
+    )
+
+
+class CrashBeforeCommit(LocalStore):
+    """A store whose run dies after writing everything but its manifest."""
+
+    def put(self, key: str, data: bytes) -> None:
+        if key.endswith("manifest.json"):
+            raise RuntimeError("power failure")
+        super().put(key, data)
+
+
+def test_a_run_that_crashed_before_its_manifest_leaves_nothing_behind(tmp_path: Path, write_warc) -> None:
+    original = wire_warc(
+        tmp_path, write_warc, "original", "https://wire.example/dam", WIRE_STORY, "2020-09-14T08:00:00Z"
+    )
+    with pytest.raises(RuntimeError, match="power failure"):
+        ingest([original], CrashBeforeCommit(tmp_path / "corpus"), "crashed", CONFIG)
+    store = LocalStore(tmp_path / "corpus")
+    assert store.list(index.SEGMENT_PREFIX)  # the segment was written ...
+    state = index.load_index(store, CONFIG.dedup.shingle_words)
+    assert state.stories == {} and state.seen == set()  # ... but nobody reads it back
+    assert store.list("locks/") == []  # and the lock was released
+    again = ingest([original], store, "crashed", CONFIG)  # a retry of the same run commits it
+    assert (again.canonical, again.already_ingested) == (1, 0)
+    assert len(index.load_index(store, CONFIG.dedup.shingle_words).stories) == 1
+
+
+class Gate:
+    """Holds a run inside its locked section until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.inside = threading.Event()
+        self.release = threading.Event()
+        self.waiting = threading.Event()
+
+    def on_put(self, key: str) -> None:
+        if key.startswith(index.SEGMENT_PREFIX) and not self.release.is_set():
+            self.inside.set()
+            assert self.release.wait(30), "the test never released the gate"
+
+    def on_lock_refused(self, key: str) -> None:
+        if key.startswith("locks/"):
+            self.waiting.set()
+
+
+class GatedLocalStore(LocalStore):
+    def __init__(self, root: Path, gate: Gate) -> None:
+        super().__init__(root)
+        self.gate = gate
+
+    def put(self, key: str, data: bytes) -> None:
+        self.gate.on_put(key)
+        super().put(key, data)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        created = super().put_if_absent(key, data)
+        if not created:
+            self.gate.on_lock_refused(key)
+        return created
+
+
+class GatedS3Store(S3Store):
+    def __init__(self, bucket: str, gate: Gate) -> None:
+        super().__init__(make_s3_client(), bucket, "corpus")
+        self.gate = gate
+
+    def put(self, key: str, data: bytes) -> None:
+        self.gate.on_put(key)
+        super().put(key, data)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        created = super().put_if_absent(key, data)
+        if not created:
+            self.gate.on_lock_refused(key)
+        return created
+
+
+def run_staged(store: Store, run_id: str, staging: list[str], errors: list[BaseException]) -> None:
+    try:
+        deduplicate_run(store, run_id, staging, CONFIG)
+        commit_run(store, run_id)
+    except BaseException as error:
+        errors.append(error)
+
+
+def two_runs_at_once(store: Store, gate: Gate, tmp_path: Path, write_warc) -> None:
+    """Run A holds the index lock; run B must wait for it, then see what A stored."""
+    original = wire_warc(
+        tmp_path, write_warc, "original", "https://wire.example/dam", WIRE_STORY, "2020-09-14T08:00:00Z"
+    )
+    copy = [DATELINE + WIRE_STORY[0], *WIRE_STORY[1:], TRAILER]
+    copied = wire_warc(tmp_path, write_warc, "copy", "https://copy.example/dam", copy, "2020-09-14T12:00:00Z")
+    staging = {
+        run: [extract_shard([source], store, run, 0, CONFIG)]
+        for run, source in (("run-a", original), ("run-b", copied))
+    }
+    errors: list[BaseException] = []
+    first = threading.Thread(target=run_staged, args=(store, "run-a", staging["run-a"], errors))
+    first.start()
+    assert gate.inside.wait(30)  # A is writing, lock held
+    second = threading.Thread(target=run_staged, args=(store, "run-b", staging["run-b"], errors))
+    second.start()
+    assert gate.waiting.wait(30)  # B found the lock taken and waits
+    with pytest.raises(
+        LockBusy, match=r"held by run 'run-a'.*Another run is writing: retry when it has finished"
+    ):
+        acquire_lock(store, LOCK_NAME, owner="run-c", wait_seconds=0.2)
+    gate.release.set()
+    first.join(60)
+    second.join(60)
+    assert errors == []
+    state = index.load_index(store, CONFIG.dedup.shingle_words)
+    assert state.runs == ["run-a", "run-b"]
+    assert len(state.stories) == 1  # B found A's story: its page is a copy, not a second story
+    assert store.list("locks/") == []
+
+
+def test_two_runs_at_once_on_a_local_store(tmp_path: Path, write_warc) -> None:
+    gate = Gate()
+    two_runs_at_once(GatedLocalStore(tmp_path / "corpus", gate), gate, tmp_path, write_warc)
+
+
+def test_two_runs_at_once_on_s3(s3_bucket: str, tmp_path: Path, write_warc) -> None:
+    gate = Gate()
+    two_runs_at_once(GatedS3Store(s3_bucket, gate), gate, tmp_path, write_warc)
+
+
+def test_a_run_that_died_holding_the_lock_blocks_others_until_it_is_retried(
+    tmp_path: Path, write_warc
+) -> None:
+    store = LocalStore(tmp_path / "corpus")
+    original = wire_warc(
+        tmp_path, write_warc, "original", "https://wire.example/dam", WIRE_STORY, "2020-09-14T08:00:00Z"
+    )
+    staging = [extract_shard([original], store, "died", 0, CONFIG)]
+    deduplicate_run(store, "died", staging, CONFIG)  # ... and the worker dies before commit_run
+    assert index.load_index(store, CONFIG.dedup.shingle_words).stories == {}
+    with pytest.raises(LockBusy, match="held by run 'died'"):
+        acquire_lock(store, LOCK_NAME, owner="next", wait_seconds=0.1)
+    deduplicate_run(store, "died", staging, CONFIG)  # the scheduler retries the task
+    summary = commit_run(store, "died")
+    assert summary.canonical == 1 and store.list("locks/") == []
+
+
+def test_the_index_keeps_one_hash_per_word_of_each_canonical(tmp_path: Path, write_warc) -> None:
+    store = LocalStore(tmp_path / "corpus")
+    original = wire_warc(
+        tmp_path, write_warc, "original", "https://wire.example/dam", WIRE_STORY, "2020-09-14T08:00:00Z"
+    )
+    copy = wire_warc(
+        tmp_path,
+        write_warc,
+        "copy",
+        "https://copy.example/dam",
+        [*WIRE_STORY, TRAILER],
+        "2020-09-14T09:00:00Z",
+    )
+    ingest([original, copy], store, "one", CONFIG)
+    state = index.load_index(store, CONFIG.dedup.shingle_words)
+    [story] = state.stories.values()  # copies cost the index one page key each, nothing more
+    assert len(story.shingles) == story.words - CONFIG.dedup.shingle_words + 1
+    assert len(state.seen) == 2

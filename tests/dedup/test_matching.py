@@ -1,0 +1,198 @@
+"""Which pages are copies of one story: every kind of syndication joins, look-alikes stay apart."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from pipeline.config import DedupConfig
+from pipeline.dedup import Deduplicator, StoryFrequency, Text, Verifier
+from pipeline.records import Decision, Document
+from pipeline.shingles import shingle_batch
+from tests.dedup.texts import (
+    LOCAL_PARAGRAPHS,
+    MATCH_FACTS,
+    MATCH_REPORT,
+    NOTE,
+    PRESS_RELEASES,
+    STATEMENT,
+    STORIES_QUOTING_THE_STATEMENT,
+    TRAILER,
+    TRANSFORMS,
+    WIRE_STORY,
+    document,
+)
+
+CONFIG = DedupConfig()
+ORIGINAL = document("https://wire.example/dam-vote", WIRE_STORY, "2020-09-14T08:00:00Z")
+
+
+def assign(docs: list[Document], config: DedupConfig = CONFIG) -> list[Decision]:
+    return Deduplicator(config, []).assign(docs)
+
+
+def stories(decisions: list[Decision]) -> int:
+    return len({decision.story_id for decision in decisions})
+
+
+@pytest.mark.parametrize("transform", sorted(TRANSFORMS))
+def test_a_syndicated_copy_joins_its_original(transform: str) -> None:
+    copy = document(
+        f"https://copy.example/{transform}", TRANSFORMS[transform](WIRE_STORY), "2020-09-14T11:00:00Z"
+    )
+    copy_decision, original_decision = assign([copy, ORIGINAL])
+    assert original_decision.status == "canonical"
+    assert copy_decision.status == "duplicate"
+    assert copy_decision.story_id == original_decision.story_id
+    assert copy_decision.canonical_url == ORIGINAL.url
+    assert copy_decision.similarity >= CONFIG.containment_threshold
+
+
+def test_all_copies_of_a_story_form_one_story_whatever_the_order() -> None:
+    copies = [
+        document(f"https://copy{n}.example/story", transform(WIRE_STORY), f"2020-09-14T1{n}:00:00Z")
+        for n, transform in enumerate(TRANSFORMS.values())
+    ]
+    for docs in ([*copies, ORIGINAL], [ORIGINAL, *reversed(copies)]):
+        decisions = assign(docs)
+        assert stories(decisions) == 1
+        assert [d.canonical_url for d in decisions] == [ORIGINAL.url] * len(docs)
+
+
+def test_an_exact_copy_is_reported_as_exact() -> None:
+    copy = document("https://mirror.example/dam-vote", WIRE_STORY, "2020-09-14T12:00:00Z")
+    copy_decision, _ = assign([copy, ORIGINAL])
+    assert (copy_decision.method, copy_decision.similarity) == ("exact", 1.0)
+
+
+def test_stories_quoting_one_statement_stay_apart() -> None:
+    docs = [
+        document(f"https://news{n}.example/story", paragraphs, f"2020-09-1{n}T08:00:00Z")
+        for n, paragraphs in enumerate(STORIES_QUOTING_THE_STATEMENT)
+    ]
+    assert stories(assign(docs)) == len(docs)
+
+
+def test_press_releases_sharing_boilerplate_stay_apart() -> None:
+    docs = [
+        document(f"https://newsroom.example/release-{n}", paragraphs, f"2020-09-1{n}T08:00:00Z")
+        for n, paragraphs in enumerate(PRESS_RELEASES)
+    ]
+    decisions = assign(docs)
+    assert stories(decisions) == len(docs)
+    # ... while a copy of one release still joins it.
+    copy = document(
+        "https://wire.example/release-1", ["NEW YORK (BW) —", *PRESS_RELEASES[1]], "2020-09-16T08:00:00Z"
+    )
+    decisions = assign([*docs, copy])
+    assert decisions[-1].status == "duplicate" and decisions[-1].story_id == decisions[1].story_id
+
+
+def test_template_siblings_with_other_facts_stay_apart() -> None:
+    docs = [
+        document(
+            f"https://sport.example/report-{n}", [MATCH_REPORT.format(**facts)], f"2020-09-1{n}T20:00:00Z"
+        )
+        for n, facts in enumerate(MATCH_FACTS)
+    ]
+    assert stories(assign(docs)) == len(docs)
+
+
+def texts(*paragraph_lists: list[str]) -> list[Text]:
+    batch, word_counts = shingle_batch(["\n".join(p) for p in paragraph_lists], CONFIG.shingle_words)
+    return [Text(shingles, words) for shingles, words in zip(batch, word_counts.tolist(), strict=True)]
+
+
+def test_shingles_many_other_stories_have_are_no_evidence() -> None:
+    """A short story that is mostly a widely quoted statement is not a copy of another such story."""
+    short = [STORIES_QUOTING_THE_STATEMENT[0][0], STATEMENT]
+    quoting = [
+        *STORIES_QUOTING_THE_STATEMENT[2:],
+        *([f"Notice number {n} from the town hall.", STATEMENT] for n in range(3)),
+    ]
+    page, reference, *others = texts(
+        short, STORIES_QUOTING_THE_STATEMENT[1], *quoting[: CONFIG.common_stories]
+    )
+    frequency = StoryFrequency(10_000)
+    frequency.add(reference.counters(frequency))
+    verifier = Verifier(CONFIG, frequency)
+    verifier.start(page)
+    alone = verifier.overlap(reference)
+    assert alone.containment > 0.6  # two texts alone cannot tell a quote from a copy
+    for other in others:  # the statement turns up in more stories
+        frequency.add(other.counters(frequency))
+    verifier.start(page)
+    common = verifier.overlap(reference)
+    assert common.shared[0] < 0.1 * alone.shared[0]
+    assert common.own[0] < alone.own[0] / 2  # the statement is nobody's own text
+    assert not common.verifies(CONFIG)
+
+
+def test_common_trailers_and_notes_do_not_count_against_a_copy() -> None:
+    """Agency trailers and syndication notes found across many stories are not a copy's own words."""
+    copy = [NOTE, *WIRE_STORY[:4], LOCAL_PARAGRAPHS[0], TRAILER]
+    page, reference = texts(copy, WIRE_STORY)
+    fair = "Unrelated story number {} about a town fair and its prize pumpkins."
+    others = texts(*([NOTE, fair.format(n), TRAILER] for n in range(CONFIG.common_stories)))
+    frequency = StoryFrequency(10_000)
+    for text_ in (reference, *others):
+        frequency.add(text_.counters(frequency))
+    verifier = Verifier(CONFIG, frequency)
+    verifier.start(page)
+    found = verifier.overlap(reference)
+    assert found.own[0] < page.words - 20  # note and trailer are common
+    assert found.verifies(CONFIG)
+
+
+def test_containment_must_cover_most_of_the_smaller_texts_own_words() -> None:
+    """Sharing a few paragraphs with a longer story does not make a short story its copy."""
+    short = [WIRE_STORY[0], WIRE_STORY[1], *LOCAL_PARAGRAPHS, STORIES_QUOTING_THE_STATEMENT[2][0]]
+    page, reference = texts(short, WIRE_STORY)
+    frequency = StoryFrequency(10_000)
+    frequency.add(reference.counters(frequency))
+    verifier = Verifier(CONFIG, frequency)
+    verifier.start(page)
+    found = verifier.overlap(reference)
+    assert 0.3 < found.containment < CONFIG.containment_threshold
+    assert not found.verifies(CONFIG)
+
+
+def test_too_little_own_text_is_not_judged() -> None:
+    tiny = ["Dam vote passes."]
+    page, reference = texts(tiny, tiny)
+    frequency = StoryFrequency(1_000)
+    frequency.add(reference.counters(frequency))
+    verifier = Verifier(CONFIG, frequency)
+    verifier.start(page)
+    found = verifier.overlap(reference)
+    assert found.containment == 1.0 and not found.verifies(CONFIG)
+
+
+def test_a_wrap_up_joins_its_own_story_and_lends_no_pages_to_another() -> None:
+    """A page that appends another story's paragraphs is a copy of its first story only."""
+    other_story = STORIES_QUOTING_THE_STATEMENT[3]
+    other = document("https://news.example/pool-roof", other_story, "2020-09-14T09:00:00Z")
+    wrap_up = document(
+        "https://digest.example/today", [*WIRE_STORY, *other_story[:2]], "2020-09-14T12:00:00Z"
+    )
+    other_copy = document("https://copy.example/pool-roof", other_story[:2], "2020-09-14T13:00:00Z")
+    decisions = assign([ORIGINAL, other, wrap_up, other_copy])
+    assert decisions[2].story_id == decisions[0].story_id
+    assert decisions[3].story_id == decisions[1].story_id
+
+
+def test_stricter_threshold_from_the_configuration_is_used() -> None:
+    copy = document(
+        "https://copy.example/truncated", WIRE_STORY[:5] + LOCAL_PARAGRAPHS, "2020-09-14T11:00:00Z"
+    )
+    assert stories(assign([ORIGINAL, copy])) == 1
+    assert stories(assign([ORIGINAL, copy], replace(CONFIG, containment_threshold=0.95))) == 2
+
+
+def test_empty_and_tiny_batches() -> None:
+    assert assign([]) == []
+    [alone] = assign([document("https://solo.example/x", ["Just a few words here."], None)])
+    assert alone.status == "canonical"
+    assert np.isfinite(alone.similarity or 0.0)

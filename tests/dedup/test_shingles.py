@@ -1,0 +1,133 @@
+"""Batch shingling, MinHash and LSH banding agree with their plain, one-at-a-time definitions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from datasketch import MinHash, MinHashLSH
+
+from pipeline import shingles
+from pipeline.shingles import (
+    HASH_BASE,
+    PLACE_WEIGHTS,
+    WORD_FLAG,
+    Signer,
+    band_keys,
+    fmix32,
+    minhash_sample,
+    shared_bands,
+    shared_bands_within,
+    shingle_batch,
+    words,
+)
+from tests.dedup.texts import WIRE_STORY, text
+
+TRICKY = [
+    "",
+    "one",
+    "Plain ASCII text, with punctuation -- and numbers 2020-09-14!",
+    "ﬁne ＡＢＣ ① ½ Straße İstanbul ΣΑΣ ǰ ﬅ",  # ligatures, full width, expansions, special case folds
+    "Tiếng Việt Vie\u0302\u0323t e\u0301te\u0301",  # precomposed and decomposed accents
+    "한국어 \u1112\u1161\u11ab",  # Hangul syllables and conjoining jamo
+    "مَرْحَبًا بالعالم  क़िस्सा हिन्दी",  # Arabic harakat, Devanagari nukta
+    "emoji 🙂 between words 𝐀𝐁 𠀀x_y",  # astral symbols and letters
+]
+
+
+def word_hash(word: str) -> int:
+    """The word hash written out one character at a time."""
+    total = sum((ord(char) | WORD_FLAG) * pow(HASH_BASE, place, 1 << 32) for place, char in enumerate(word))
+    return int(fmix32(np.array([total % (1 << 32)], dtype=np.uint32))[0])
+
+
+def shingle_hashes(text_: str, size: int) -> list[int]:
+    hashes = [word_hash(word) for word in words(text_)]
+    if len(hashes) < size:
+        groups = [hashes] if hashes else []
+    else:
+        groups = [hashes[i : i + size] for i in range(len(hashes) - size + 1)]
+    combined = [
+        sum(h * int(w) for h, w in zip(group, PLACE_WEIGHTS, strict=False)) % (1 << 32) for group in groups
+    ]
+    return fmix32(np.array(combined, dtype=np.uint32)).tolist()
+
+
+def test_batch_shingles_equal_the_word_by_word_definition() -> None:
+    texts = [*TRICKY, text(WIRE_STORY)]
+    batch, word_counts = shingle_batch(texts, 3)
+    for text_, got, count in zip(texts, batch, word_counts.tolist(), strict=True):
+        assert count == len(words(text_)), text_
+        assert got.tolist() == shingle_hashes(text_, 3), text_
+
+
+def test_words_follow_unicode_normalisation() -> None:
+    assert words("ﬁne Straße ＡＢＣ") == ["fine", "strasse", "abc"]
+    assert shingle_batch(["Vie\u0302\u0323t"], 1)[0][0].tolist() == shingle_batch(["Việt"], 1)[0][0].tolist()
+
+
+def test_chunking_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [*TRICKY, *WIRE_STORY] * 3
+    whole, whole_counts = shingle_batch(texts, 5)
+    monkeypatch.setattr(shingles, "CHUNK_CHARACTERS", 300)
+    chunked, chunked_counts = shingle_batch(texts, 5)
+    assert np.array_equal(whole_counts, chunked_counts)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, chunked, strict=True))
+
+
+def test_signatures_equal_datasketch_minhash() -> None:
+    sets = [
+        np.array(s, dtype=np.uint32) for s in ([7, 1, 99, 4_000_000_000], [5], [], list(range(1000, 3000, 7)))
+    ]
+    signer = Signer(num_perm=64, seed=3)
+    signatures = signer.signatures(sets)
+    for values, signature in zip(sets, signatures, strict=True):
+        reference = MinHash(num_perm=64, seed=3, scheme="affine32", hashfunc=int)
+        reference.update_batch(values.tolist())
+        assert np.array_equal(reference.hashvalues.astype(np.uint32), signature)
+        assert signer.lean(signature).jaccard(signer.lean(signature)) == 1.0
+
+
+def test_sample_is_consistent_across_texts_and_keeps_tiny_texts_whole() -> None:
+    long, short = (
+        np.arange(1, 4000, dtype=np.uint32) * np.uint32(1_000_003),
+        np.array([5, 6], dtype=np.uint32),
+    )
+    values, owner = minhash_sample([long, long[:2000], short], rate=4)
+    first, second, third = (set(values[owner == i].tolist()) for i in range(3))
+    assert second == first & set(long[:2000].tolist())  # a copy samples the same shingles
+    assert 0.2 < len(first) / len(long) < 0.3
+    assert third == {5, 6}
+
+
+def test_lsh_pairs_equal_datasketch_minhashlsh() -> None:
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 1 << 32, 400, dtype=np.uint64).astype(np.uint32)
+    sets = [
+        base,
+        base[:300],
+        base[100:],
+        rng.integers(0, 1 << 32, 400, dtype=np.uint64).astype(np.uint32),
+        base[::2],
+    ]
+    signer = Signer(num_perm=32, seed=1)
+    signatures = signer.signatures(sets)
+    keys = band_keys(signatures, bands=16, rows=2)
+    lsh = MinHashLSH(num_perm=32, params=(16, 2))
+    for number, signature in enumerate(signatures):
+        lsh.insert(number, signer.lean(signature))
+    expected = {(q, i) for q in range(len(sets)) for i in lsh.query(signer.lean(signatures[q])) if i != q}
+    queries, found, _ = shared_bands(keys, keys, max_bucket=64)
+    assert {(q, i) for q, i in zip(queries.tolist(), found.tolist(), strict=True) if q != i} == expected
+    later, earlier, _ = shared_bands_within(keys, max_bucket=64)
+    assert {(a, b) for a, b in zip(later.tolist(), earlier.tolist(), strict=True)} == {
+        (q, i) for q, i in expected if i < q
+    }
+
+
+def test_a_huge_bucket_pairs_each_page_with_a_bounded_number() -> None:
+    keys = np.repeat(np.arange(4, dtype=np.uint64)[None, :], 500, axis=0)  # 500 identical pages
+    later, _, shared = shared_bands_within(keys, max_bucket=8)
+    assert len(later) <= 500 * 8
+    assert set(shared.tolist()) == {4}
+    _, found, _ = shared_bands(keys[:3], keys, max_bucket=8)
+    assert sorted(set(found.tolist())) == list(range(8))  # the first pages of the bucket
