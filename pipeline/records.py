@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any, Self
 
 
-def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Build a dataclass from a dict, ignoring keys the class does not know."""
-    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in data.items() if k in known})
+class Serialisable:
+    """JSON-ready dict conversion for the dataclass records that cross process boundaries."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Build the record from a dict, ignoring keys it does not know (written by newer code)."""
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,7 @@ class RawPage:
 
 
 @dataclass
-class Rejection:
+class Rejection(Serialisable):
     """A page that will not become an article, and why."""
 
     url: str
@@ -42,20 +47,13 @@ class Rejection:
     fetched_at: str | None = None
     content_sha: str | None = None  # hash of the raw bytes, when they were read
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Rejection:
-        return _from_dict(cls, data)
-
 
 @dataclass
-class Document:
+class Document(Serialisable):
     """A cleaned page: article text plus metadata, before deduplication."""
 
     url: str
-    text: str  # paragraphs separated by blank lines; title not included
+    text: str  # one paragraph per line; title not included
     fetched_at: str  # ISO 8601
     content_sha: str  # hash of the raw bytes, for "already ingested" checks
     title: str | None = None
@@ -68,18 +66,6 @@ class Document:
     content_type: str = "text/html"
     removed: dict[str, int] = field(default_factory=dict)  # boilerplate lines removed, by rule
 
-    @property
-    def sort_time(self) -> str:
-        """When the story was first out: publication date, else fetch time."""
-        return self.published_at or self.fetched_at
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Document:
-        return _from_dict(cls, data)
-
 
 @dataclass
 class Decision:
@@ -89,7 +75,7 @@ class Decision:
     story_id: str
     canonical_url: str
     similarity: float | None = None  # to the story's canonical; None for the canonical itself
-    method: str | None = None  # "exact", "jaccard" or "containment"
+    method: str | None = None  # "exact" or "containment" (see docs/dedup.md)
 
 
 def utc_iso(moment: datetime) -> str:

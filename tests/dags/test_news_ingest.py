@@ -4,30 +4,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-SEEDS = sorted((Path(__file__).resolve().parents[2] / "seeds").glob("*.txt"))
+from tests.dags.checks import LANDING, SEEDS, bucket_objects, corpus_events
+
 # dag.test(logical_date=06:00) runs the interval before it, 05:00-06:00, as the scheduler would.
 LOGICAL_DATE = datetime(2026, 11, 22, 6, tzinfo=UTC)
-LANDING = "landing/dt=2026-11-22/hour=05/"
 PIPELINE_RUN = "news_ingest-20261122T0500Z"
-
-
-def corpus_events(dag_run) -> list[dict]:
-    """Extras of the `news_corpus` asset events a DAG run emitted."""
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        query = (
-            select(AssetEvent.extra)
-            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .where(AssetModel.name == "news_corpus", AssetEvent.source_run_id == dag_run.run_id)
-        )
-        return list(session.scalars(query))
 
 
 def returned(dag_run, task_id: str):
@@ -40,12 +24,6 @@ def returned(dag_run, task_id: str):
             run_id=dag_run.run_id, dag_ids=dag_run.dag_id, task_ids=task_id, key="return_value"
         )
         return XComModel.deserialize_value(session.scalars(query).one())
-
-
-def bucket_objects(s3, bucket: str) -> dict[str, str]:
-    """Every object of the bucket with its ETag, to see whether a run changed anything."""
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-    return {item["Key"]: item["ETag"] for page in pages for item in page.get("Contents", [])}
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.dags.test_news_ingest import LANDING, SEEDS, bucket_objects, corpus_events
-from tests.fetch.site import QUICK_OPTIONS, FixtureSite, sources_yaml
+from tests.dags.checks import LANDING, SEEDS, bucket_objects, corpus_events
+from tests.fetch.site import QUICK_OPTIONS, REJECTED_REASONS, FixtureSite, sources_yaml
 
 # dag.test(logical_date=06:00) runs the interval 05:00-06:00, as the scheduler would.
 LOGICAL_DATE = datetime(2026, 11, 22, 6, tzinfo=UTC)
@@ -22,19 +22,6 @@ NEXT_LOGICAL_DATE = datetime(2026, 11, 22, 7, tzinfo=UTC)
 ARTICLES = {f"/articles/{n}" for n in (1, 2, 3, 4, 5, 6, "old-1", "moved-target")}
 FETCHED_PAGES = {*ARTICLES, "/syndicated/1", "/flaky", "/busy"}
 SYNDICATED = {"/articles/1", "/syndicated/1"}  # the same text on two URLs
-# Why each page that failed is rejected in the lineage: the fetch outcome, else (a redirect
-# hop) the answer's status.
-REJECTED = {
-    "/private/secret": "robots_disallowed",
-    "/missing": "http_404",
-    "/slow": "timeout",
-    "/huge": "too_large",
-    "/huge-stream": "too_large",
-    "/file.bin": "unsupported_type",
-    "/loop/a": "redirect_loop",
-    "/loop/b": "redirect",
-    "/moved": "redirect",
-}
 
 
 @pytest.fixture
@@ -113,7 +100,7 @@ def test_sources_are_fetched_by_mapped_tasks_and_ingested_once(
     rejected = [
         (row["url"].removeprefix(site.url), row["reason"]) for row in lineage if row["status"] == "rejected"
     ]
-    assert sorted(rejected) == sorted(REJECTED.items())
+    assert sorted(rejected) == sorted(REJECTED_REASONS.items())
     assert [event["run_id"] for event in corpus_events(first)] == [PIPELINE_RUN]
     assert corpus_events(first)[0]["duplicates"] == 1
     after_first, hits_after_first = bucket_objects(s3, corpus_bucket), site.hits.copy()

@@ -7,11 +7,11 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-SEEDS = sorted((Path(__file__).resolve().parents[2] / "seeds").glob("*.txt"))
+from tests.dags.checks import SEEDS
+
 ARCHIVE_KEY = "archives/CC-NEWS-20201014123000-00001.warc.gz"
 
 

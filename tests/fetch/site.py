@@ -56,6 +56,21 @@ VOCABULARY = (
 )
 
 
+# Why each page of the site that fails is rejected in the lineage: the fetch outcome, else (a redirect
+# hop) the answer's status.
+REJECTED_REASONS = {
+    "/private/secret": "robots_disallowed",
+    "/missing": "http_404",
+    "/slow": "timeout",
+    "/huge": "too_large",
+    "/huge-stream": "too_large",
+    "/file.bin": "unsupported_type",
+    "/loop/a": "redirect_loop",
+    "/loop/b": "redirect",
+    "/moved": "redirect",
+}
+
+
 def article_text(slug: str, paragraphs: int = 4) -> list[str]:
     """Deterministic, distinct English-like paragraphs for one article."""
     rng, words = random.Random(slug), VOCABULARY.split()
