@@ -7,6 +7,7 @@ problem (said in one line, no traceback).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from pipeline.config import load_config
-from pipeline.fetch import FetchSummary, fetch_sources, load_sources
+from pipeline.fetch import FetchSummary, fetch_sources, load_sources, open_politeness
 from pipeline.runner import RunSummary, ingest, new_run_id
 from pipeline.sources import InputError
 from pipeline.store import DEFAULT_STORE, Store, StoreError, open_store
@@ -32,6 +33,10 @@ console = Console(stderr=True)
 ALLOW_PRIVATE_HELP = (
     "let fetching reach private, loopback and link-local addresses (refused by default: feeds and "
     "redirects must not reach internal services)"
+)
+REDIS_URL_HELP = (
+    "share each host's request spacing, concurrency cap and robots.txt with every other fetch using this "
+    "Redis database, e.g. redis://localhost:6379/1 (default: $NEWS_REDIS_URL, else kept in this process)"
 )
 
 
@@ -85,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         "then ingest the fetched pages with any --input",
     )
     run.add_argument("--allow-private", action="store_true", help=ALLOW_PRIVATE_HELP)
+    run.add_argument(
+        "--redis-url", default=os.environ.get("NEWS_REDIS_URL"), metavar="URL", help=REDIS_URL_HELP
+    )
     fetch = commands.add_parser(
         "fetch",
         help="fetch pages from the web into the store's raw/ WARC archive",
@@ -108,12 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="fetch pages an earlier run fetched, and feeds and sitemaps unconditionally",
     )
     fetch.add_argument("--allow-private", action="store_true", help=ALLOW_PRIVATE_HELP)
+    fetch.add_argument(
+        "--redis-url", default=os.environ.get("NEWS_REDIS_URL"), metavar="URL", help=REDIS_URL_HELP
+    )
     fetch.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
     return parser
 
 
 def summary_table(summary: RunSummary, store_uri: str) -> Table:
-    table = Table(title=f"run {summary.run_id} -> {store_uri}", show_header=False)
+    table = Table(title=f"run {summary.run_id}", caption=f"store: {store_uri}", show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_row("pages in", str(summary.pages_in))
@@ -154,6 +165,7 @@ def progress_bar(label: str, quiet: bool) -> Iterator[Callable[[], None]]:
 
 def fetch_from_sources(args: argparse.Namespace, store: Store, run_id: str) -> FetchSummary:
     sources = load_sources(args.sources)
+    politeness = open_politeness(args.redis_url)  # an unreachable Redis stops here, before any request
     with progress_bar("fetching pages", args.quiet) as advance:
         summary = fetch_sources(
             sources,
@@ -161,6 +173,7 @@ def fetch_from_sources(args: argparse.Namespace, store: Store, run_id: str) -> F
             run_id,
             reprocess=args.reprocess,
             allow_private=args.allow_private,
+            politeness=politeness,
             on_page=advance,
         )
     if not args.quiet:

@@ -31,7 +31,7 @@ from pipeline.fetch.netguard import (
     checked_address,
     guarded_session,
 )
-from pipeline.fetch.politeness import HostBusy, Politeness, origin_of, robots_rules
+from pipeline.fetch.politeness import HostBusy, Politeness, RobotsAnswer, origin_of
 from pipeline.fetch.sources_file import FetchOptions
 
 PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
@@ -338,13 +338,13 @@ class WebClient:
     def _robots(self, origin: str) -> RobotFileParser:
         return self.politeness.robots.rules(origin, self._load_robots)
 
-    def _load_robots(self, origin: str) -> RobotFileParser:
+    def _load_robots(self, origin: str) -> RobotsAnswer:
         result = self._get(origin + "/robots.txt", ROBOTS, {})
         if self.on_robots_fetch is not None:
             self.on_robots_fetch(result)
         final = result.final
         answered = final is not None and final.status not in REDIRECTS
-        return robots_rules(final.status if answered else None, final.body if answered else b"")
+        return (final.status, final.body) if answered else (None, b"")
 
 
 def _verdict(result: FetchResult, exchange: Exchange) -> FetchResult:

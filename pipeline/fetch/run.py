@@ -148,11 +148,15 @@ def fetch_sources(
     *,
     reprocess: bool = False,
     allow_private: bool = False,
+    politeness: Politeness | None = None,
     on_page: Callable[[], None] | None = None,
 ) -> FetchSummary:
-    """Discover and fetch every source, several at once, sharing one politeness budget per host."""
+    """Discover and fetch every source, several at once, sharing one politeness budget per host.
+
+    `politeness` (see `open_politeness`) is in-process unless given, e.g. shared through Redis.
+    """
     started = time.monotonic()
-    politeness = Politeness()
+    politeness = politeness or Politeness()
 
     def one(source: Source) -> FetchSummary:
         found = discover(
