@@ -21,12 +21,14 @@ if TYPE_CHECKING:
     from airflow.sdk.definitions.xcom_arg import XComArg
 
     from pipeline.config import Config
+    from pipeline.fetch import Politeness
     from pipeline.store import Store
 
 NEWS_S3_CONN_ID = "news_s3"
 STORE_URI_VARIABLE = "news_store_uri"
 DEFAULT_STORE_URI = "s3://news-corpus/"
 CONFIG_PATH_VARIABLE = "news_config_path"  # optional YAML file of pipeline settings, readable by workers
+REDIS_URL_VARIABLE = "news_redis_url"  # optional Redis database where fetch tasks share per-host politeness
 
 news_corpus = Asset("news_corpus")
 
@@ -78,6 +80,18 @@ def pipeline_config() -> Config:
         raise AirflowFailException(
             f"pipeline settings {path!r} (Variable {CONFIG_PATH_VARIABLE}): {err}"
         ) from err
+
+
+def fetch_politeness() -> Politeness:
+    """Per-host spacing, concurrency caps and robots.txt for a fetch task: shared by every task and
+    worker through the Redis database named by the `news_redis_url` Variable, else kept in the task.
+
+    An unreachable Redis fails the task with one line before any request (and retries: it may be
+    restarting); fetching on without it would let the tasks together exceed each host's budget.
+    """
+    from pipeline.fetch import open_politeness
+
+    return open_politeness(Variable.get(REDIS_URL_VARIABLE, default=None))
 
 
 def plan(

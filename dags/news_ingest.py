@@ -6,8 +6,9 @@ Runs are hourly by default (set `NEWS_INGEST_CRON` in the environment of every A
 component to change it). The pipeline run id comes from the data interval
 (`news_ingest-20261122T0500Z`), so retries, reruns and backfills of an interval reuse it and
 write nothing twice. Fetching is optional: without the `news_sources_file` Variable the fetch
-tasks map to nothing. An interval with nothing fetched or landed is skipped: no run, no
-asset event.
+tasks map to nothing. With the `news_redis_url` Variable, the fetch tasks of every worker share
+each host's rate limit, concurrency cap and robots.txt through that Redis database. An interval
+with nothing fetched or landed is skipped: no run, no asset event.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, Variable, dag, task
 from airflow.sdk.exceptions import AirflowFailException
-from news_common import DEFAULT_ARGS, connect, plan, run_stages
+from news_common import DEFAULT_ARGS, connect, fetch_politeness, plan, run_stages
 
 INGEST_CRON = os.environ.get("NEWS_INGEST_CRON", "0 * * * *")
 SOURCES_FILE_VARIABLE = "news_sources_file"  # optional sources file (docs/sources.md), readable by workers
@@ -112,7 +113,13 @@ def news_ingest() -> None:
         from pipeline.fetch import Source, discover
 
         store, _ = connect()
-        found = discover(Source.from_dict(source), store, pipeline_run, allow_private=allow_private)
+        found = discover(
+            Source.from_dict(source),
+            store,
+            pipeline_run,
+            allow_private=allow_private,
+            politeness=fetch_politeness(),
+        )
         return {"source": source, "urls": found.urls, "summary": found.summary.to_dict()}
 
     @task(pool=FETCH_POOL)
@@ -126,7 +133,14 @@ def news_ingest() -> None:
 
         store, _ = connect()
         source = Source.from_dict(found["source"])
-        fetched = fetch_urls(source, found["urls"], store, pipeline_run, allow_private=allow_private)
+        fetched = fetch_urls(
+            source,
+            found["urls"],
+            store,
+            pipeline_run,
+            allow_private=allow_private,
+            politeness=fetch_politeness(),
+        )
         return FetchSummary.from_dict(found["summary"]).merge(fetched).to_dict()
 
     # Runs when the fetch tasks were skipped (nothing to fetch), not when one of them failed:

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# System packages the test suite needs: Debian's docker-compose, which validates
-# docker-compose.yml (no Docker engine is required). Installed with apt when missing.
+# System packages the test suite needs, installed with apt when missing:
+# docker-compose validates docker-compose.yml (no Docker engine is required);
+# redis-server backs the shared fetch-politeness tests (the tests start their own).
 set -euo pipefail
-command -v docker-compose >/dev/null 2>&1 && exit 0
+missing=()
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ ${#missing[@]} -eq 0 ] && exit 0
 SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends docker-compose
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
