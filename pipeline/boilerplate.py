@@ -11,7 +11,8 @@ Three kinds of rule, each general (no site, phrase or URL of any data set is nam
   blocks of related-article links after a marker line, inline watermarks
   ("© www.site.news"), captions and credits, date lines and repeats of the title;
 - site templates: lines that recur across different pages of one site, learned in the
-  run and remembered across runs (`pipeline.templates`).
+  run and remembered across runs (`pipeline.templates`). A page's site is the host of its
+  http(s) URL or declared canonical; pages of no known site have no template.
 `docs/cleaning.md` lists the rules with the reasons behind them.
 """
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from pipeline.config import CleanConfig
-from pipeline.metadata import is_date_line, normalise_date
+from pipeline.metadata import is_date_line, normalise_date, site_of
 from pipeline.records import Document
 
 _DOMAIN = r"(?:https?://)?(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b/?"
@@ -482,23 +483,31 @@ def _short_keys(doc: Document) -> set[str]:
     return {key for key in keys if key and len(key.split()) <= TEMPLATE_MAX_WORDS}
 
 
+def _site(doc: Document) -> str | None:
+    return site_of(doc.url, doc.canonical_url)
+
+
 def learn_templates(docs: list[Document], config: CleanConfig) -> tuple[dict[str, set[str]], SiteLines]:
     """Lines that recur across different pages of one site: that site's template.
 
     A line shared only by pages that share most of their words too is content of copies
-    of one story, not template, so it is kept. Also returns the evidence worth
-    remembering across runs: template lines with their page counts, and the short
-    lines of sites seen on too few pages here to tell.
+    of one story, not template, so it is kept. Pages of no known site (a folder or a
+    bucket of many publishers) take no part: what they share may be a quote. Also
+    returns the evidence worth remembering across runs: template lines with their page
+    counts, and the short lines of sites seen on too few pages here to tell.
     """
     pages_by_line: dict[tuple[str, str], list[int]] = defaultdict(list)
     page_keys = []
     page_words = []
-    pages_per_source: Counter = Counter(doc.source for doc in docs)
-    for index, doc in enumerate(docs):
+    sites = [_site(doc) for doc in docs]
+    pages_per_source: Counter = Counter(site for site in sites if site)
+    for index, (doc, site) in enumerate(zip(docs, sites, strict=True)):
         page_keys.append({line_key(line) for line in doc.text.splitlines()} - {""})
         page_words.append(sum(len(key.split()) for key in page_keys[-1]))
+        if site is None:
+            continue
         for key in _short_keys(doc):
-            pages_by_line[(doc.source, key)].append(index)
+            pages_by_line[(site, key)].append(index)
     templates: dict[str, set[str]] = defaultdict(set)
     evidence: SiteLines = defaultdict(dict)
     verdicts: dict[tuple[int, ...], bool] = {}
@@ -556,5 +565,6 @@ def remove_boilerplate(
     for source, keys in (known_templates or {}).items():
         templates.setdefault(source, set()).update(keys)
     for doc in docs:
-        _strip_template(doc, templates.get(doc.source, set()))
+        site = _site(doc)
+        _strip_template(doc, templates.get(site, set()) if site else set())
     return docs

@@ -34,10 +34,19 @@ class PageRejected(Exception):
         self.detail = detail
 
 
-def source_of(url: str) -> str:
-    """The site a URL belongs to: its host without "www.", or "file" for local files."""
-    host = urlparse(url).hostname or ""
-    return host.removeprefix("www.") or urlparse(url).scheme or "unknown"
+def source_of(url: str, canonical: str | None = None) -> str:
+    """The site a page belongs to (`metadata.site_of`), else where it was read from.
+
+    Falls back to the bucket of an s3: URL and "file" for a local file, so the field
+    still says where an article came from when its publisher is unknown.
+    """
+    parts = urlparse(url)
+    return (
+        metadata.site_of(url, canonical)
+        or (parts.hostname or "").removeprefix("www.")
+        or parts.scheme
+        or "unknown"
+    )
 
 
 def _check_bytes(page: RawPage, config: CleanConfig) -> None:
@@ -171,12 +180,13 @@ def extract(page: RawPage, config: CleanConfig) -> Document | Rejection:
             page.url, "extraction_error", f"{type(err).__name__}: {err}", fetched_at, content_sha
         )
     lines = fields.pop("lines")
+    source = source_of(page.url, fields.get("canonical_url"))
     return Document(
         url=page.url,
         text="\n".join(lines),
         fetched_at=fetched_at,
         content_sha=content_sha,
-        source=source_of(page.url),
+        source=source,
         content_type=page.content_type,
         **fields,
     )

@@ -15,9 +15,10 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 from lxml import html as lxml_html
+from url_normalize import url_normalize
 
 from pipeline.records import utc_iso
 
@@ -154,13 +155,36 @@ def authors(tree: lxml_html.HtmlElement, extracted: str | None) -> str | None:
     return "; ".join(unique) or None
 
 
+def site_of(url: str, canonical: str | None = None) -> str | None:
+    """The publisher's host (without "www.") of a page: its URL's, else its declared canonical's.
+
+    A page read from a file or a bucket is named by where it was stored, which says
+    nothing of who published it; only an http(s) URL does. None when neither tells.
+    """
+    for candidate in (url, canonical or ""):
+        parts = urlsplit(candidate)
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return parts.hostname.removeprefix("www.")
+    return None
+
+
+def _comparable(url: str) -> str:
+    """A URL in one spelling: host lowercased, default port, fragment and trailing slash gone."""
+    parts = urlsplit(url_normalize(urldefrag(url).url))
+    return parts._replace(path=parts.path.rstrip("/")).geturl()
+
+
 def canonical_url(tree: lxml_html.HtmlElement, url: str) -> str | None:
     """<link rel=canonical>, else og:url, made absolute; None when it is the page's own URL."""
     for xpath in ('//link[@rel="canonical"]/@href', '//meta[@property="og:url"]/@content'):
         for href in tree.xpath(xpath):
-            absolute = urljoin(url, str(href).strip())
+            try:
+                absolute = urljoin(url, str(href).strip())
+                own = _comparable(absolute) == _comparable(url)
+            except ValueError:  # a malformed declaration is no declaration
+                continue
             if absolute.startswith(("http://", "https://")):
-                return absolute
+                return None if own else absolute
     return None
 
 

@@ -34,7 +34,6 @@ class RawPage:
     content_type: str  # media type only, e.g. "text/html"
     fetched_at: datetime  # timezone-aware UTC
     charset: str | None = None  # charset declared by the transport, if any
-    origin: str = ""  # where it was read from (file path, WARC path, store key)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 from pipeline.records import RawPage, Rejection, utc_iso
 
-WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
+WARC_SUFFIXES = (".warc", ".warc.gz")
 PAGE_TYPES = {".html": "text/html", ".htm": "text/html", ".txt": "text/plain"}
 
 
@@ -52,7 +52,7 @@ def _list_s3(uri: str, s3_client) -> list[InputFile]:
 
     parsed = urlparse(uri)
     bucket, prefix = parsed.netloc, parsed.path.lstrip("/")
-    files = []
+    files: list[InputFile] = []
     with _s3_errors(uri):
         for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
@@ -61,7 +61,8 @@ def _list_s3(uri: str, s3_client) -> list[InputFile]:
                     files.append(
                         InputFile(f"s3://{bucket}/{item['Key']}", item["Size"], item["LastModified"])
                     )
-    return files
+    exact = [file for file in files if file.uri == uri]
+    return exact or files  # a URI naming one object means that object, not every key it prefixes
 
 
 def list_inputs(locations: Iterable[str], s3_client=None) -> list[InputFile]:
@@ -107,7 +108,7 @@ def read_input(file: InputFile, max_page_bytes: int, s3_client=None) -> Iterator
         s3_client = make_s3_client()
     if file.is_warc:
         with _open_binary(file.uri, s3_client) as stream:
-            yield from read_warc(stream, max_page_bytes, origin=file.uri)
+            yield from read_warc(stream, max_page_bytes, archive=_file_url(file.uri))
         return
     url = _file_url(file.uri)
     if file.size > max_page_bytes:
@@ -119,11 +120,11 @@ def read_input(file: InputFile, max_page_bytes: int, s3_client=None) -> Iterator
     content_type = PAGE_TYPES.get(suffix) or mimetypes.guess_type(url)[0] or "application/octet-stream"
     with _open_binary(file.uri, s3_client) as stream:
         content = stream.read()
-    yield RawPage(url, content, content_type, file.modified, origin=file.uri)
+    yield RawPage(url, content, content_type, file.modified)
 
 
-def _media_type(header: str | None) -> tuple[str, str | None]:
-    """Split a Content-Type header into its media type and charset."""
+def parse_content_type(header: str | None) -> tuple[str, str | None]:
+    """Split a Content-Type header into its media type and charset (email's header parser)."""
     message = Message()
     message["content-type"] = header or "application/octet-stream"
     return message.get_content_type(), message.get_content_charset()
@@ -146,43 +147,83 @@ def _response_body(record, max_page_bytes: int) -> tuple[tuple[str, str] | None,
     if status.startswith("3"):
         target = record.http_headers.get_header("Location") or "?"
         return ("redirect", f"HTTP status {status} to {target}"), b""
-    if status != "200":
+    if not status.startswith("2") or status == "206":  # a partial answer is not the page
         return ("http_status", f"HTTP status {status}"), b""
     content = record.content_stream().read(max_page_bytes + 1)
     if len(content) > max_page_bytes:
         return ("too_large", f"more than {max_page_bytes} bytes"), b""
+    missing = record.raw_stream.limit  # bytes the record declared but the archive did not hold
+    if missing:
+        return ("corrupt_archive", f"record cut short: {missing} of its bytes are missing"), b""
     return None, content
 
 
-def read_warc(stream, max_page_bytes: int, origin: str = "") -> Iterator[RawPage | Rejection]:
+def _record_time(record) -> datetime:
+    """The record's WARC-Date; a missing or malformed one reads as now (the time it is archived)."""
+    try:
+        return datetime.fromisoformat(record.rec_headers.get_header("WARC-Date").replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        return datetime.now(UTC)
+
+
+def _archive_iterator(stream):
+    """warcio's iterator, made to notice a gzipped archive that ends inside a record.
+
+    warcio stops quietly when the last gzip member is cut off; its decompressor then has
+    not reached the member's end, which `cut_short` records.
+    """
+    from warcio.archiveiterator import ArchiveIterator
+
+    class CheckedIterator(ArchiveIterator):
+        cut_short = False
+
+        def close(self) -> None:
+            decompressor = self.reader.decompressor if self.reader else None
+            self.cut_short = decompressor is not None and not decompressor.eof
+            super().close()
+
+    return CheckedIterator(stream)
+
+
+def read_warc(stream, max_page_bytes: int, archive: str = "") -> Iterator[RawPage | Rejection]:
     """Yield a WARC stream's pages (warcio parses the format).
 
-    Response records become pages, or rejections when they are not a 200 (a redirect
+    Response records become pages, or rejections when they are not a 2xx (a redirect
     hop, an error). Metadata records that carry a fetch `outcome` (written by
     `pipeline.fetch` for a URL that got no usable answer) become rejections too, so a
     failed fetch is in the lineage when the archive is ingested. A URL gets one
     rejection per archive: the fetch outcome, being the final verdict, wins over the
-    status of a response it saw on the way; rejections come after the pages.
+    status of a response it saw on the way; rejections come after the pages. An
+    archive that is corrupt or cut short yields what it held up to there and one
+    `corrupt_archive` rejection (named after `archive`) for the rest.
     """
-    from warcio.archiveiterator import ArchiveIterator
-
     rejections: dict[str, Rejection] = {}
-    for record in ArchiveIterator(stream, arc2warc=True):
-        url = record.rec_headers.get_header("WARC-Target-URI") or ""
-        date = record.rec_headers.get_header("WARC-Date")
-        moment = datetime.fromisoformat(date.replace("Z", "+00:00")) if date else datetime.now(UTC)
-        fetched = utc_iso(moment)
-        if record.rec_type == "metadata":
-            fields = _warc_fields(record.content_stream().read(65536))
-            if "outcome" in fields:
-                rejections[url] = Rejection(url, fields["outcome"], fields.get("detail", ""), fetched)
-            continue
-        if record.rec_type != "response":
-            continue  # requests, revisits (not modified since an earlier run), warcinfo: not pages
-        problem, content = _response_body(record, max_page_bytes)
-        if problem:
-            rejections.setdefault(url, Rejection(url, *problem, fetched))
-            continue
-        media_type, charset = _media_type(record.http_headers.get_header("Content-Type"))
-        yield RawPage(url, content, media_type, moment, charset=charset, origin=origin)
+    records = 0
+    iterator = _archive_iterator(stream)
+    try:
+        for record in iterator:
+            if record.format != "warc":
+                raise ValueError(f"not a WARC record ({record.format} format)")
+            records += 1
+            url = record.rec_headers.get_header("WARC-Target-URI") or ""
+            moment = _record_time(record)
+            fetched = utc_iso(moment)
+            if record.rec_type == "metadata":
+                fields = _warc_fields(record.content_stream().read(65536))
+                if "outcome" in fields:
+                    rejections[url] = Rejection(url, fields["outcome"], fields.get("detail", ""), fetched)
+                continue
+            if record.rec_type != "response":
+                continue  # requests, revisits (not modified since an earlier run), warcinfo: not pages
+            problem, content = _response_body(record, max_page_bytes)
+            if problem:
+                rejections.setdefault(url, Rejection(url, *problem, fetched))
+                continue
+            media_type, charset = parse_content_type(record.http_headers.get_header("Content-Type"))
+            yield RawPage(url, content, media_type, moment, charset=charset)
+        if iterator.cut_short:
+            raise EOFError("the archive ends inside a record")
+    except Exception as err:  # warcio, gzip and zlib each raise their own kinds
+        detail = f"unreadable after {records} records: {type(err).__name__}: {err}"
+        rejections[archive] = Rejection(archive, "corrupt_archive", detail)  # no time: a rerun matches it
     yield from rejections.values()

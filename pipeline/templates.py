@@ -5,10 +5,11 @@ short lines it saw as template and, for sites with few pages in the run, all the
 short lines, each with the number of pages it was on. Lines are stored as 8-byte
 digests of their word keys (`boilerplate.line_digest`): small, and no page text. Nothing is ever rewritten, so
 concurrent or retried runs cannot clobber each other (a retry writes the same bytes).
-Loading sums the counts of the newest committed runs (those with a manifest), and a
-line seen on enough pages overall is template. Only the newest
-`template_memory_runs` runs are read, which bounds both the time to load and how long
-a redesigned site's old chrome is remembered.
+Loading sums the counts of the newest committed runs, newest by commit order
+(`index.committed_runs`; run ids from the CLI and the DAGs do not sort in time), and a
+line seen on enough pages overall is template. Only the newest `template_memory_runs`
+runs are read, which bounds both the time to load and how long a redesigned site's old
+chrome is remembered.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections import Counter, defaultdict
 
 from pipeline.boilerplate import SiteLines
 from pipeline.config import CleanConfig
+from pipeline.index import committed_runs
 from pipeline.store import Store
 
 PREFIX = "templates/"
@@ -46,19 +48,13 @@ def save_templates(store: Store, run_id: str, learned: SiteLines, config: CleanC
     return key
 
 
-def _committed_runs(store: Store) -> set[str]:
-    return {key.split("/")[1] for key in store.list("runs/") if key.endswith("/manifest.json")}
-
-
 def load_templates(store: Store, config: CleanConfig | None = None) -> dict[str, set[str]]:
     """Site -> digests of lines seen as template on at least `template_memory_min_pages` pages."""
     config = config or CleanConfig()
-    committed = _committed_runs(store)
-    run_keys = [
-        key for key in store.list(PREFIX) if (match := RUN_KEY.match(key)) and match["run_id"] in committed
-    ]
+    saved = {match["run_id"] for key in store.list(PREFIX) if (match := RUN_KEY.match(key))}
+    run_keys = [templates_key(run["run_id"]) for run in committed_runs(store) if run["run_id"] in saved]
     pages: dict[str, Counter] = defaultdict(Counter)
-    for key in sorted(run_keys)[-config.template_memory_runs :]:
+    for key in run_keys[-config.template_memory_runs :]:
         for site, lines in json.loads(gzip.decompress(store.get(key)))["sites"].items():
             pages[site].update(lines)
     known = {

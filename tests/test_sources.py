@@ -95,3 +95,49 @@ def test_redirects_and_fetch_failures_in_a_warc_become_rejections(tmp_path: Path
         "timeout",
         "no answer within 10 s",
     )
+
+
+def test_a_truncated_archive_yields_what_it_held_and_one_rejection(tmp_path: Path, write_warc) -> None:
+    records = [
+        (f"https://a.example/{n}", 200, "text/html", f"<p>page {n}</p>".encode() * 50) for n in range(3)
+    ]
+    whole = write_warc(tmp_path / "whole.warc.gz", records).read_bytes()
+    cut = tmp_path / "cut.warc.gz"
+    cut.write_bytes(whole[: len(whole) * 5 // 6])  # inside the third record
+    items = read_all([str(cut)])
+    pages = [item for item in items if isinstance(item, RawPage)]
+    [rejection] = [item for item in items if isinstance(item, Rejection)]
+    assert [page.url for page in pages] == ["https://a.example/0", "https://a.example/1"]
+    assert rejection.url == cut.as_uri() and rejection.reason == "corrupt_archive"
+    assert f"after {len(pages)} records" in rejection.detail
+
+
+def test_garbage_named_warc_is_a_rejection_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "junk.warc").write_bytes(b"this is not a WARC file at all\n" * 10)
+    [item] = read_all([str(tmp_path / "junk.warc")])
+    assert isinstance(item, Rejection) and item.reason == "corrupt_archive"
+
+
+def test_other_2xx_answers_are_pages_but_partial_content_is_not(tmp_path: Path, write_warc) -> None:
+    warc = write_warc(
+        tmp_path / "w.warc.gz",
+        [
+            ("https://a.example/203", 203, "text/html", b"<p>x</p>"),
+            ("https://a.example/206", 206, "text/html", b"<p"),
+        ],
+    )
+    page, partial = read_all([str(warc)])
+    assert (
+        isinstance(page, RawPage) and isinstance(partial, Rejection) and partial.detail == "HTTP status 206"
+    )
+
+
+def test_an_s3_uri_naming_one_object_is_that_object_only(s3_bucket: str) -> None:
+    from pipeline.store import make_s3_client
+
+    client = make_s3_client()
+    for key in ("in/a.html", "in/a.html.bak", "in/b.html"):
+        client.put_object(Bucket=s3_bucket, Key=key, Body=b"<p>x</p>")
+    assert [f.uri for f in list_inputs([f"s3://{s3_bucket}/in/a.html"])] == [f"s3://{s3_bucket}/in/a.html"]
+    assert len(list_inputs([f"s3://{s3_bucket}/in/"])) == 3
+    assert len(list_inputs([f"s3://{s3_bucket}/in/a"])) == 2  # a prefix that names no object

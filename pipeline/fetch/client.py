@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import Message
 from email.utils import parsedate_to_datetime
 from urllib.parse import urldefrag, urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
@@ -33,6 +32,7 @@ from pipeline.fetch.netguard import (
 )
 from pipeline.fetch.politeness import HostBusy, Politeness, RobotsAnswer, origin_of
 from pipeline.fetch.sources_file import FetchOptions
+from pipeline.sources import parse_content_type
 
 PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain"})
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,text/plain;q=0.8,*/*;q=0.1"
@@ -62,14 +62,6 @@ def normalize_url(url: str) -> str | None:
     except (ValueError, UnicodeError):
         return None
     return urldefrag(normalized)[0] if normalized else None
-
-
-def media_type(content_type: str | None) -> str | None:
-    if not content_type:
-        return None
-    message = Message()
-    message["content-type"] = content_type
-    return message.get_content_type()
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -305,7 +297,8 @@ class WebClient:
         fetched_at = datetime.now(UTC)
         status = response.status_code
         limit = min(self.options.max_bytes, ROBOTS_MAX_BYTES) if kind.robots else self.options.max_bytes
-        media = media_type(response.headers.get("Content-Type"))
+        header = response.headers.get("Content-Type")
+        media = parse_content_type(header)[0] if header else None
         if kind.page and 200 <= status < 300 and media is not None and media not in PAGE_TYPES:
             raise _Failed(
                 "unsupported_type", f"content type {media} is not an HTML or text page", transient=False

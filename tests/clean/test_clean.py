@@ -153,3 +153,12 @@ def test_the_five_seeds_are_five_articles(seed_articles: list[Document | Rejecti
 @pytest.mark.parametrize("chrome", SEED_CHROME)
 def test_no_seed_keeps_site_chrome(seed_articles: list[Document], chrome: str) -> None:
     assert all(chrome.casefold() not in doc.text.casefold() for doc in seed_articles)
+
+
+def test_the_source_of_a_local_page_is_its_declared_site_if_any() -> None:
+    declared = extract(page(ARTICLE, url="file:///data/scrapes/budget.html"), CONFIG)
+    assert isinstance(declared, Document) and declared.source == "site.example"
+    text = extract(page("\n".join(PARAGRAPHS), url="file:///data/a.txt", content_type="text/plain"), CONFIG)
+    assert isinstance(text, Document) and text.source == "file"
+    bucket = extract(page("\n".join(PARAGRAPHS), url="s3://landing/a.txt", content_type="text/plain"), CONFIG)
+    assert isinstance(bucket, Document) and bucket.source == "landing"

@@ -77,3 +77,23 @@ def test_language_is_iso_639_1() -> None:
     assert language("The council approved the new budget on Monday after a long debate.") == "en"
     assert language("Der Stadtrat hat am Montag nach langer Debatte den neuen Haushalt beschlossen.") == "de"
     assert language("") is None
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        "https://site.example/news/story-1",
+        "https://Site.EXAMPLE:443/news/story-1/",
+        "https://site.example/news/story-1#comments",
+        "/news/story-1/",
+    ],
+)
+def test_canonical_url_is_none_when_it_is_the_page_itself(declared: str) -> None:
+    tree = page(f'<link rel="canonical" href="{declared}">')
+    assert canonical_url(tree, "https://site.example/news/story-1") is None
+
+
+def test_canonical_url_of_another_page_is_kept() -> None:
+    tree = page('<meta property="og:url" content="https://site.example/news/story-1?page=2">')
+    url = "https://site.example/news/story-1"
+    assert canonical_url(tree, url) == "https://site.example/news/story-1?page=2"

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.boilerplate import learn_templates, line_digest, remove_boilerplate
+from pipeline.clean import source_of
 from pipeline.config import CleanConfig
+from pipeline.index import record_commit
 from pipeline.records import Document
 from pipeline.store import LocalStore
 from pipeline.templates import load_templates, save_templates, templates_key
@@ -60,7 +62,7 @@ def test_templates_can_be_switched_off() -> None:
 
 
 def commit(store: LocalStore, run_id: str) -> None:
-    store.put(f"runs/{run_id}/manifest.json", b"{}")
+    record_commit(store, run_id, f"index/segments/{run_id}.npz")
 
 
 def run(store: LocalStore, run_id: str, docs: list[Document]) -> list[Document]:
@@ -110,3 +112,51 @@ def test_only_the_newest_runs_count(tmp_path: Path) -> None:
         commit(store, f"r{number}")
     assert load_templates(store, CONFIG) == {"a.example": {"old line"}}
     assert load_templates(store, CleanConfig(template_memory_runs=1)) == {}
+
+
+QUOTE = (
+    "We will not rest until every family in this valley has clean water again, the minister told "
+    "reporters on Tuesday."
+)
+
+
+def local_page(url: str, text: str, canonical: str | None = None) -> Document:
+    return Document(
+        url=url,
+        text=text,
+        source=source_of(url, canonical),
+        fetched_at="2020-01-01T00:00:00Z",
+        content_sha=url,
+        canonical_url=canonical,
+        content_type="text/plain",
+    )
+
+
+def test_pages_with_no_known_site_share_no_template(tmp_path: Path) -> None:
+    """A folder or a bucket holds many publishers: a quote they share is content, not chrome."""
+    store = LocalStore(tmp_path)
+    for prefix in ("file:///data/scrapes", "s3://landing/dt=2020-01-01/hour=00"):
+        docs = [local_page(f"{prefix}/{i}.txt", f"{STORIES[i]}\n{STORIES[i + 1]}\n{QUOTE}") for i in range(3)]
+        run_id = f"run-{prefix.split(':')[0]}"
+        run(store, run_id, docs)
+        assert all(QUOTE in d.text for d in docs), prefix
+        assert load_templates(store, CleanConfig(template_memory_min_pages=1)) == {}
+
+
+def test_a_declared_canonical_names_the_site_of_a_local_page() -> None:
+    docs = [
+        local_page(f"file:///data/{i}.html", f"{NAV}\n{STORIES[i]}", f"https://www.a.example/{i}")
+        for i in range(3)
+    ]
+    templates, _ = learn_templates(docs, CONFIG)
+    assert templates == {"a.example": {line_digest("home world politics business")}}
+
+
+def test_the_newest_runs_are_the_last_committed_whatever_their_names(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    # commit order differs from name order: a reprocess run's id sorts after an ingest run's
+    for run_id, line in [("cli-9", "oldest"), ("news_reprocess-1", "old"), ("news_ingest-2", "new")]:
+        save_templates(store, run_id, {"a.example": {line: 1}}, CONFIG)
+        commit(store, run_id)
+    newest = CleanConfig(template_memory_runs=1, template_memory_min_pages=1)
+    assert load_templates(store, newest) == {"a.example": {"new"}}

@@ -29,7 +29,7 @@ def read_back(store: LocalStore, keys: list[str]) -> list[RawPage | Rejection]:
     items: list[RawPage | Rejection] = []
     for key in keys:
         with open(store.location(key), "rb") as stream:
-            items.extend(read_warc(stream, 10_000_000, origin=key))
+            items.extend(read_warc(stream, 10_000_000, archive=key))
     return items
 
 
