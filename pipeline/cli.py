@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -25,7 +24,7 @@ from rich.table import Table
 
 from pipeline.config import load_config
 from pipeline.fetch import FetchSummary, fetch_sources, load_sources, open_politeness
-from pipeline.runner import RunSummary, ingest, new_run_id
+from pipeline.runner import RunSummary, committed_summary, ingest, new_run_id
 from pipeline.sources import InputError
 from pipeline.store import DEFAULT_STORE, Store, StoreError, open_store
 
@@ -71,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--run-id",
         default=None,
-        help="name of this run in the store (default: the current UTC time, e.g. 20261122T061500Z); "
-        "re-running a committed run id does nothing",
+        help="name of this run in the store (default: the UTC time and a random suffix, "
+        "e.g. 20261122T061500Z-3f9a); re-running a committed run id does nothing",
     )
     run.add_argument(
         "--config", metavar="FILE", help="YAML file overriding thresholds (see pipeline/config.py)"
@@ -194,14 +193,19 @@ def run_ingest(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     store = open_store(args.store)
     run_id = args.run_id or new_run_id()
-    if args.sources:
+    if args.sources and committed_summary(store, run_id) is None:  # a committed run fetches nothing more
         fetched = fetch_from_sources(args, store, run_id)
         args.input += [store.location(key) for key in fetched.warc_keys]
         if not args.input:
             console.print("nothing was fetched, so there is nothing to ingest")
             return 0
-    with progress_bar("cleaning pages", args.quiet) as advance:
-        summary = ingest(args.input, store, run_id, config, reprocess=args.reprocess, on_page=advance)
+    try:
+        with progress_bar("cleaning pages", args.quiet) as advance:
+            summary = ingest(args.input, store, run_id, config, reprocess=args.reprocess, on_page=advance)
+    except StoreError as err:
+        if args.sources:  # the fetch state already counts those pages as fetched: say how to finish
+            raise StoreError(f"{err}\nthe fetched pages are archived: finish with --run-id {run_id}") from err
+        raise
     if not args.quiet:
         Console().print(summary_table(summary, store.uri))
     return 0
@@ -214,7 +218,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StoreError, InputError, ValueError, OSError) as err:
         console.print(f"error: {err}")
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

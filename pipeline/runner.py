@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -27,7 +28,7 @@ from pipeline.config import CleanConfig, Config
 from pipeline.dedup import Deduplicator, Supersession
 from pipeline.records import Decision, Document, RawPage, Rejection, utc_iso
 from pipeline.sources import InputFile, list_inputs, read_input
-from pipeline.store import LockBusy, Store, acquire_lock, release_lock
+from pipeline.store import LockBusy, Store, acquire_lock, holds_lock, release_lock
 
 LOCK_NAME = "index"
 
@@ -67,8 +68,12 @@ class RunSummary:
 
 
 def new_run_id(now: datetime | None = None) -> str:
-    """A run id from the time, sortable and safe in object keys: 20261122T061500Z."""
-    return (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    """A run id from the time, sortable and safe in object keys: 20261122T061500Z-3f9a.
+
+    The random suffix keeps two runs started in the same second apart.
+    """
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(2)}"
 
 
 def manifest_key(run_id: str) -> str:
@@ -253,36 +258,55 @@ def _committed(store: Store, run_id: str) -> dict[str, Any] | None:
         return None
 
 
+def committed_summary(store: Store, run_id: str) -> RunSummary | None:
+    """The summary of a committed run, or None while the run has no manifest."""
+    committed = _committed(store, run_id)
+    return None if committed is None else RunSummary.from_manifest(committed)
+
+
 def deduplicate_run(
     store: Store, run_id: str, staging_keys: list[str], config: Config, reprocess: bool = False
 ) -> dict[str, Any]:
     """Dedup the run's staged pages and write its objects; holds the lock until commit_run.
 
     Safe to retry: the same run id rewrites the same keys, and a committed run is left alone.
+    A failure releases the lock, so the runs after it are not held up.
     """
     committed = _committed(store, run_id)
     if committed is not None:
         return committed
     acquire_lock(store, LOCK_NAME, owner=run_id)
-    result = process(store, run_id, _read_staging(store, staging_keys), config, reprocess)
-    store.put(f"staging/{run_id}/result.json", json.dumps(result).encode())
+    try:
+        result = process(store, run_id, _read_staging(store, staging_keys), config, reprocess)
+        store.put(f"staging/{run_id}/result.json", json.dumps(result).encode())
+    except BaseException:
+        release_lock(store, LOCK_NAME, owner=run_id)
+        raise
     return result
 
 
 def commit_run(store: Store, run_id: str) -> RunSummary:
-    """Publish the run: manifest last, then HEAD; release the lock and drop staging."""
+    """Publish the run: manifest last, then HEAD; release the lock and drop staging.
+
+    The run must still hold the lock it took in `deduplicate_run`: if the lock was broken
+    as stale meanwhile, another run may have changed the index, and publishing would
+    put the two runs' stories side by side; the run must then be deduplicated again.
+    """
     committed = _committed(store, run_id)
     if committed is None:
-        result = json.loads(store.get(f"staging/{run_id}/result.json"))
-        _write_manifest(store, result)
-        committed = _committed(store, run_id)
+        if not holds_lock(store, LOCK_NAME, owner=run_id):
+            raise LockBusy(
+                f"run {run_id!r} no longer holds the index lock in {store.uri} (it was broken as stale); "
+                "run its deduplicate_run again before committing"
+            )
+        committed = _write_manifest(store, json.loads(store.get(f"staging/{run_id}/result.json")))
     release_lock(store, LOCK_NAME, owner=run_id)
     for key in store.list(f"staging/{run_id}/"):
         store.delete(key)
-    return RunSummary.from_manifest(committed)  # type: ignore[arg-type]
+    return RunSummary.from_manifest(committed)
 
 
-def _write_manifest(store: Store, result: dict[str, Any]) -> None:
+def _write_manifest(store: Store, result: dict[str, Any]) -> dict[str, Any]:
     runs = index.committed_runs(store)
     manifest = {
         "schema_version": output.SCHEMA_VERSION,
@@ -292,6 +316,7 @@ def _write_manifest(store: Store, result: dict[str, Any]) -> None:
     }
     store.put(manifest_key(result["run_id"]), json.dumps(manifest, indent=1).encode())
     index.record_commit(store, result["run_id"], result["objects"]["index"])
+    return manifest
 
 
 def ingest(
@@ -303,27 +328,34 @@ def ingest(
     reprocess: bool = False,
     on_page: Callable[[], None] | None = None,
 ) -> RunSummary:
-    """The whole run on one machine: the same stages a scheduler runs, without staging objects."""
+    """The whole run on one machine: the same stages a scheduler runs, without staging objects.
+
+    A run id that is already committed returns that run's summary and does nothing, also
+    when a run of the same id committed while this one waited for the lock.
+    """
     started = time.monotonic()
     config = config or Config()
     run_id = run_id or new_run_id()
-    if _committed(store, run_id) is not None:
-        return RunSummary.from_manifest(_committed(store, run_id))  # type: ignore[arg-type]
-    items = extract_files(list_inputs(inputs, s3_client), config.clean, s3_client, on_page)
-    acquire_lock(store, LOCK_NAME, owner=run_id)
-    try:
-        result = process(store, run_id, items, config, reprocess)
-        result["counts"]["seconds"] = round(time.monotonic() - started, 3)
-        _write_manifest(store, result)
-    finally:
-        release_lock(store, LOCK_NAME, owner=run_id)
-    return RunSummary.from_manifest(_committed(store, run_id))  # type: ignore[arg-type]
+    committed = _committed(store, run_id)
+    if committed is None:
+        items = extract_files(list_inputs(inputs, s3_client), config.clean, s3_client, on_page)
+        acquire_lock(store, LOCK_NAME, owner=run_id)
+        try:
+            committed = _committed(store, run_id)
+            if committed is None:
+                result = process(store, run_id, items, config, reprocess)
+                result["counts"]["seconds"] = round(time.monotonic() - started, 3)
+                committed = _write_manifest(store, result)
+        finally:
+            release_lock(store, LOCK_NAME, owner=run_id)
+    return RunSummary.from_manifest(committed)
 
 
 __all__ = [
     "LockBusy",
     "RunSummary",
     "commit_run",
+    "committed_summary",
     "deduplicate_run",
     "extract_shard",
     "ingest",

@@ -244,6 +244,14 @@ def acquire_lock(
         time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
 
 
+def holds_lock(store: Store, name: str, owner: str) -> bool:
+    """Whether `owner` holds the lock `name` right now."""
+    try:
+        return json.loads(store.get(_lock_key(name))).get("owner") == owner
+    except (KeyError, ValueError):
+        return False
+
+
 def release_lock(store: Store, name: str, owner: str) -> None:
     """Release the lock if `owner` holds it (releasing twice is harmless)."""
     key = _lock_key(name)
