@@ -8,8 +8,9 @@ and the lineage is scored: pair precision / recall / F1 (two URLs are a pair whe
 they share a story), adjusted Rand index, recall per transform, and how often a
 story's canonical is its original publication. Speed: pages/s of the whole ingest,
 and of the dedup stage alone (shingles, signatures, LSH, verification, canonical
-choice) on one core, with datasketch's per-page MinHash for comparison; and the
-index's stored bytes per page.
+choice) on one core, with datasketch's per-page MinHash for comparison; the time for
+many same-day copies of one story (the canonical choice's worst case); and the index's
+stored bytes per page.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 from itertools import combinations
 from math import comb
 from pathlib import Path
@@ -138,6 +140,27 @@ def dedup_speed(docs: list[Document], config: Config, repeat: int) -> tuple[floa
     return statistics.median(rates), max(rates)
 
 
+def copies_seconds(story: Document, copies: int, config: Config) -> float:
+    """Seconds to deduplicate `copies` copies of one story, each with a line of its own and all
+    dated the same day: they tie in time, so every page that joins makes content decide again."""
+    docs = [
+        replace(
+            story,
+            url=f"https://outlet{number}.example/story",
+            text=f"Outlet {number} reports.\n{story.text}",
+            published_at=story.fetched_at[:10],
+        )
+        for number in range(copies)
+    ]
+    started = time.perf_counter()
+    decisions = Deduplicator(config.dedup, []).assign(docs)
+    seconds = time.perf_counter() - started
+    assert len({decision.story_id for decision in decisions}) == 1, (
+        "the copies were not found to be one story"
+    )
+    return seconds
+
+
 def datasketch_speed(docs: list[Document], config: Config) -> float:
     """Pages/s of datasketch's own MinHash, one update per shingle (signatures only, no LSH)."""
     size = config.dedup.shingle_words
@@ -183,6 +206,12 @@ def main() -> None:
     print(f"dedup-only pages/s       {median:.0f}  (one core; median of {args.repeat} runs, best {best:.0f})")
     print(
         f"datasketch MinHash p/s   {datasketch_speed(docs, config):.0f}  (per-page updates, signatures only)"
+    )
+    longest = max(docs, key=lambda doc: len(doc.text))
+    timings = {copies: copies_seconds(longest, copies, config) for copies in (250, 500, 1000)}
+    print(
+        f"1000 copies of one story: {timings[1000]:.2f} s  (250: {timings[250]:.2f} s, "
+        f"500: {timings[500]:.2f} s; same day, {len(longest.text.split())} words)"
     )
     print(f"index bytes per page     {bytes_per_page:.0f}")
 

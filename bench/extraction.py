@@ -102,7 +102,7 @@ def load_dataset(folder: Path) -> tuple[list[RawPage], dict[str, str]]:
     pages, gold = [], {}
     for page_id, entry in sorted(truth.items()):
         content = gzip.decompress((folder / "html" / f"{page_id}.html.gz").read_bytes())
-        pages.append(RawPage(entry["url"], content, "text/html", fetched, origin=page_id))
+        pages.append(RawPage(entry["url"], content, "text/html", fetched))
         gold[entry["url"]] = entry["articleBody"]
     return pages, gold
 

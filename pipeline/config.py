@@ -76,15 +76,30 @@ class Config:
     dedup: DedupConfig = field(default_factory=DedupConfig)
 
 
-def _apply(obj: Any, overrides: dict[str, Any], path: str = "") -> Any:
-    """Return `obj` with `overrides` applied, rejecting unknown keys by name."""
-    known = {f.name: f for f in fields(obj)}
+def _checked(value: Any, current: Any, name: str) -> Any:
+    """`value` if it has the type of the default it replaces (an int may stand for a float)."""
+    expected = type(current)
+    if expected is float and type(value) is int:
+        return float(value)
+    if current is not None and type(value) is not expected:
+        raise ValueError(f"setting {name!r} must be a {expected.__name__}, not {value!r}")
+    return value
+
+
+def _apply(obj: Any, overrides: Any, path: str = "") -> Any:
+    """Return `obj` with `overrides` applied, rejecting unknown keys and wrong types by name."""
+    if not isinstance(overrides, dict):
+        raise ValueError(f"settings {path.rstrip('.') or '(top level)'} must be a mapping, not {overrides!r}")
+    known = {f.name for f in fields(obj)}
     changes = {}
     for key, value in overrides.items():
         if key not in known:
             raise ValueError(f"unknown setting {path}{key!r}; known: {', '.join(sorted(known))}")
         current = getattr(obj, key)
-        changes[key] = _apply(current, value, f"{path}{key}.") if is_dataclass(current) else value
+        if is_dataclass(current):
+            changes[key] = _apply(current, value, f"{path}{key}.")
+        else:
+            changes[key] = _checked(value, current, f"{path}{key}")
     return replace(obj, **changes)
 
 

@@ -104,7 +104,8 @@ class ShingleMarks:
 
     A slot holds the shingle whose low bits are its number. Free slots hold a value whose
     low bits differ from their number, so no shingle matches them. Two shingles of one text
-    that share a slot (about one in a thousand) make one of them look absent.
+    that share a slot make one of them look absent: a text of n shingles loses about
+    n / 131,072 of them (0.6%, five shingles, for 800 words).
     """
 
     BITS = 16
@@ -236,36 +237,138 @@ class Candidate:
     text: Text
 
 
-def choose_canonical(members: list[Candidate], config: DedupConfig) -> int:
-    """Index of the member that is the story's original publication.
+def _reserve(array: np.ndarray, size: int) -> np.ndarray:
+    """`array` with room for at least `size` items, doubling so that growing costs O(1) amortised."""
+    if size <= len(array):
+        return array
+    grown = np.zeros(max(size, 2 * len(array)), dtype=array.dtype)
+    grown[: len(array)] = array
+    return grown
+
+
+class _Tally:
+    """For each distinct shingle of a story's members: how many members have it, and its weight
+    (the sum of 1/size over them); for each member, how many of its shingles no other has.
+
+    A member is kept as its difference from the first member, whose shingles are the first
+    columns: a member's total weight is the first member's plus that of what it added, minus
+    that of what it lacks. Copies differ from each other in a few shingles, so recomputing
+    every member's total costs the differences, not all members' text.
+    """
+
+    def __init__(self) -> None:
+        self.column: dict[int, int] = {}  # shingle -> its column
+        self.weight = np.zeros(0, dtype=np.float64)
+        self.holders = np.zeros(0, dtype=np.int64)
+        self.owner = np.zeros(0, dtype=np.int64)  # the member that has a column, while it is the only one
+        self.sizes: list[int] = []  # distinct shingles of each member
+        self.alone = np.zeros(0, dtype=np.int64)  # each member's shingles that no other member has
+        self.first_columns = 0
+        self.difference: list[tuple[np.ndarray, np.ndarray]] = []  # per member: (added, lacking) columns
+        self._difference_rows = (np.zeros(0, np.intp), np.zeros(0, np.float64), np.zeros(0, np.intp))
+
+    def add(self, shingles: np.ndarray) -> None:
+        member, known = len(self.sizes), len(self.column)
+        distinct = unique_sorted(shingles).tolist()
+        columns = np.fromiter(
+            (self.column.setdefault(value, len(self.column)) for value in distinct), np.intp, len(distinct)
+        )
+        self.weight = _reserve(self.weight, len(self.column))
+        self.holders = _reserve(self.holders, len(self.column))
+        self.owner = _reserve(self.owner, len(self.column))
+        self.alone = _reserve(self.alone, member + 1)
+        old, new = columns[columns < known], columns[columns >= known]
+        self.alone -= np.bincount(self.owner[old[self.holders[old] == 1]], minlength=len(self.alone))
+        self.owner[new] = member
+        self.alone[member] = len(new)
+        self.holders[columns] += 1
+        self.weight[columns] += 1.0 / max(1, len(distinct))
+        self.sizes.append(len(distinct))
+        if member == 0:
+            self.first_columns = len(distinct)
+        lacking = np.ones(self.first_columns, dtype=bool)
+        lacking[columns[columns < self.first_columns]] = False
+        added = columns[columns >= self.first_columns]
+        missing = np.flatnonzero(lacking)
+        columns_so_far, signs, owners = self._difference_rows
+        self._difference_rows = (
+            np.concatenate((columns_so_far, added, missing)),
+            np.concatenate((signs, np.ones(len(added)), -np.ones(len(missing)))),
+            np.concatenate((owners, np.full(len(added) + len(missing), member, dtype=np.intp))),
+        )
+
+    def support(self) -> np.ndarray:
+        """Each member's mean share of each other member's shingles that it has."""
+        columns, signs, owners = self._difference_rows
+        count = len(self.sizes)
+        totals = self.weight[: self.first_columns].sum() + np.bincount(
+            owners, weights=signs * self.weight[columns], minlength=count
+        )
+        sizes = np.array(self.sizes, dtype=np.float64)
+        return (totals - sizes / np.maximum(1.0, sizes)) / (count - 1)
+
+    def added_share(self) -> np.ndarray:
+        """Each member's share of its shingles that no other member has."""
+        return self.alone[: len(self.sizes)] / np.maximum(1.0, np.array(self.sizes, dtype=np.float64))
+
+
+class CanonicalChoice:
+    """Which member of a story is its original publication, kept up to date as members join.
 
     Time first: a member that another certainly precedes is out. Among the rest, the
     fullest: the one holding most of the other members' text (a truncated copy does not),
     within `support_tolerance` of the best. Then, when at least three members can tell,
     the one with the least text that no other member has (copies add datelines, trailers,
-    notes, local paragraphs); then the longest; then the first listed.
+    notes, local paragraphs); then the longest; then the first added.
+
+    Joining costs the member's own shingles, not a recount of every member: the earliest
+    members are kept as the latest time any window ends shrinks, and the text counts only
+    start when two members first tie in time (exact times rarely do).
     """
-    first_end = min(m.window.latest for m in members)
-    earliest = [i for i, m in enumerate(members) if m.window.earliest <= first_end]  # none certainly precedes
-    if len(earliest) == 1:
-        return earliest[0]
-    sets = [unique_sorted(m.text.shingles) for m in members]
-    sizes = np.array([max(1, len(s)) for s in sets], dtype=np.float64)
-    values = np.concatenate(sets)
-    owner = np.repeat(np.arange(len(sets)), [len(s) for s in sets])
-    order = np.argsort(values, kind="stable")
-    values, owner = values[order], owner[order]
-    starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
-    holders = np.diff(np.append(starts, len(values)))  # how many members have each shingle
-    weight = 1.0 / sizes[owner]  # a row stands for its member's share of one shingle
-    others = np.repeat(np.add.reduceat(weight, starts), holders) - weight
-    support = np.bincount(owner, weights=others, minlength=len(sets)) / (len(sets) - 1)
-    alone = np.bincount(owner, weights=np.repeat(holders, holders) == 1, minlength=len(sets)) / sizes
-    if len(members) < 3:
-        alone[:] = 0.0  # with two members, what one lacks the other "added": no evidence either way
-    best = max(support[i] for i in earliest)
-    full = [i for i in earliest if support[i] >= best - config.support_tolerance]
-    return min(full, key=lambda i: (alone[i], -members[i].text.words, i))
+
+    def __init__(self, config: DedupConfig) -> None:
+        self.config = config
+        self.members: list[Candidate] = []
+        self.best = 0
+        self._first_end = math.inf  # no member can have been published after this
+        self._earliest: list[int] = []  # members that no other member certainly precedes
+        self._tally: _Tally | None = None
+
+    def add(self, member: Candidate) -> int:
+        """Add a member; the index of the original among the members so far."""
+        number = len(self.members)
+        self.members.append(member)
+        if member.window.latest < self._first_end:
+            self._first_end = member.window.latest
+            self._earliest = [i for i in self._earliest if self.members[i].window.earliest <= self._first_end]
+        if member.window.earliest <= self._first_end:
+            self._earliest.append(number)
+        if self._tally is not None:
+            self._tally.add(member.text.shingles)
+        elif len(self._earliest) > 1:
+            self._tally = _Tally()  # the first tie: count every member once, then keep the counts
+            for earlier in self.members:
+                self._tally.add(earlier.text.shingles)
+        self.best = self._earliest[0] if len(self._earliest) == 1 else self._fullest()
+        return self.best
+
+    def _fullest(self) -> int:
+        assert self._tally is not None
+        earliest = np.array(self._earliest)
+        support = self._tally.support()[earliest]
+        full = earliest[support >= support.max() - self.config.support_tolerance]
+        added = self._tally.added_share()[full] if len(self.members) >= 3 else np.zeros(len(full))
+        # with two members, what one lacks the other "added": no evidence either way
+        words = np.array([self.members[i].text.words for i in full])
+        return int(full[np.lexsort((full, -words, added))[0]])
+
+
+def choose_canonical(members: list[Candidate], config: DedupConfig) -> int:
+    """Index of the member that is the story's original publication (see `CanonicalChoice`)."""
+    choice = CanonicalChoice(config)
+    for member in members:
+        choice.add(member)
+    return choice.best
 
 
 # --- stories --------------------------------------------------------------------------------------
@@ -300,27 +403,27 @@ def new_story_id(doc: Document) -> str:
 class _Group:
     """A story while a batch is assigned: its members and which one is the reference."""
 
-    candidates: list[Candidate]  # the stored canonical (if any) first, then this batch's members
+    choice: CanonicalChoice  # the stored canonical (if any) first, then this batch's members
     counted: np.ndarray  # the StoryFrequency counters this story has added to
     stored: Story | None = None
     members: list[int] = field(default_factory=list)  # documents of this batch
-    reference: int = 0  # index into candidates
     joined: dict[int, tuple[int, Overlap]] = field(default_factory=dict)  # member -> (reference, overlap)
 
     @property
-    def text(self) -> Text:
-        return self.candidates[self.reference].text
+    def reference(self) -> int:
+        """The member the story's pages verify against: its canonical so far."""
+        return self.choice.best
 
-    def join(
-        self, doc: int, candidate: Candidate, found: Overlap, frequency: StoryFrequency, config: DedupConfig
-    ) -> None:
+    @property
+    def text(self) -> Text:
+        return self.choice.members[self.reference].text
+
+    def join(self, doc: int, candidate: Candidate, found: Overlap, frequency: StoryFrequency) -> None:
         """Add a member; it becomes the reference if it is the better original."""
         self.joined[doc] = (self.reference, found)
         self.members.append(doc)
-        self.candidates.append(candidate)
-        reference = choose_canonical(self.candidates, config)
-        if reference != self.reference:
-            self.reference = reference
+        before = self.reference
+        if self.choice.add(candidate) != before:
             counters = self.text.counters(frequency)
             new = counters[~np.isin(counters, self.counted)]
             frequency.add(new)
@@ -399,16 +502,21 @@ class Deduplicator:
             if best is None:
                 frequency.add(texts[i].counters(frequency))
                 group_of_rank.append(len(groups))
-                groups.append(_Group([candidate], texts[i].counters(frequency), members=[i]))
+                groups.append(_Group(self._choice(candidate), texts[i].counters(frequency), members=[i]))
             else:
                 group_of_rank.append(ranked[best[0]])
-                groups[ranked[best[0]]].join(i, candidate, best[1], frequency, config)
+                groups[ranked[best[0]]].join(i, candidate, best[1], frequency)
         return self._decide(docs, texts, [group for group in groups if group.members], verifier)
 
     def _stored_group(self, stored: int, frequency: StoryFrequency) -> _Group:
         story, text = self._stored[stored], self._stored_texts[stored]
         candidate = Candidate(self._window(story.published_at, story.fetched_at), text)
-        return _Group([candidate], text.counters(frequency), story)
+        return _Group(self._choice(candidate), text.counters(frequency), story)
+
+    def _choice(self, first: Candidate) -> CanonicalChoice:
+        choice = CanonicalChoice(self.config)
+        choice.add(first)
+        return choice
 
     def _best_match(
         self, page: Text, references: list[Text], verifier: Verifier

@@ -38,13 +38,32 @@ def page_key(url: str, content_sha: str | None, fetched_at: str | None = None) -
     return int.from_bytes(digest[:8], "little")
 
 
+class SeenPages:
+    """Keys of the pages already ingested: a sorted uint64 array (8 bytes a page, where a
+    Python set of ints takes about 70) searched by bisection."""
+
+    def __init__(self, keys: np.ndarray | None = None) -> None:
+        self.keys = np.unique(np.zeros(0, np.uint64) if keys is None else keys.astype(np.uint64))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __contains__(self, key: int) -> bool:  # for one key; `among` for many
+        return bool(self.among([key])[0])
+
+    def among(self, keys: list[int]) -> np.ndarray:
+        """For each key, whether its page was seen (one vectorised search for many keys)."""
+        wanted = np.array(keys, dtype=np.uint64)
+        places = np.minimum(np.searchsorted(self.keys, wanted), max(0, len(self.keys) - 1))
+        return self.keys[places] == wanted if len(self.keys) else np.zeros(len(wanted), dtype=bool)
+
+
 @dataclass
 class IndexState:
     """The index as loaded: stories by id and the pages already ingested."""
 
     stories: dict[str, Story] = field(default_factory=dict)
-    seen: set[int] = field(default_factory=set)
-    runs: list[str] = field(default_factory=list)  # committed runs, in commit order
+    seen: SeenPages = field(default_factory=SeenPages)
     segment_bytes: int = 0
 
     @property
@@ -77,7 +96,8 @@ def encode_segment(stories: list[Story], seen: list[int], shingle_words: int) ->
     return buffer.getvalue()
 
 
-def _apply_segment(state: IndexState, data: bytes, key: str, shingle_words: int) -> None:
+def _apply_segment(state: IndexState, data: bytes, key: str, shingle_words: int) -> np.ndarray:
+    """Add a segment's stories to `state`; the keys of the pages it saw."""
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
         scheme = str(arrays["scheme"])
         if scheme != _scheme(shingle_words):
@@ -100,8 +120,9 @@ def _apply_segment(state: IndexState, data: bytes, key: str, shingle_words: int)
                 words=words[i],
                 shingles=shingles[offsets[i] : offsets[i + 1]],
             )
-        state.seen.update(arrays["seen"].tolist())
+        seen = arrays["seen"]
     state.segment_bytes += len(data)
+    return seen
 
 
 def committed_runs(store: Store) -> list[dict]:
@@ -122,9 +143,11 @@ def committed_runs(store: Store) -> list[dict]:
 def load_index(store: Store, shingle_words: int) -> IndexState:
     """The index of every committed run; segments of uncommitted runs are never read."""
     state = IndexState()
-    for entry in committed_runs(store):
+    seen = [
         _apply_segment(state, store.get(entry["segment"]), entry["segment"], shingle_words)
-        state.runs.append(entry["run_id"])
+        for entry in committed_runs(store)
+    ]
+    state.seen = SeenPages(np.concatenate(seen) if seen else None)
     return state
 
 

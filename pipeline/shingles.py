@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash
+from datasketch import MinHash
 
 # Bump when any hash below changes: stored indexes name the scheme their shingles used.
 SHINGLE_SCHEME = "nfkc-casefold-words/poly32-1"
@@ -264,16 +264,9 @@ class Signer:
     SCHEME = "affine32"
 
     def __init__(self, num_perm: int, seed: int) -> None:
-        self.seed = seed
         a, b = MinHash(num_perm=num_perm, seed=seed, scheme=self.SCHEME).permutations
         self.a = a.astype(np.uint32)
         self.b = b.astype(np.uint32)
-
-    def signatures(self, shingle_sets: list[np.ndarray]) -> np.ndarray:
-        """One row of `num_perm` minimum hash values per shingle set (an empty set gives all-max)."""
-        lengths = [len(shingles) for shingles in shingle_sets]
-        values = np.concatenate(shingle_sets) if shingle_sets else np.zeros(0, dtype=np.uint32)
-        return self.signatures_of(values, np.repeat(np.arange(len(shingle_sets)), lengths), len(shingle_sets))
 
     def signatures_of(
         self, values: np.ndarray, owner: np.ndarray, count: int, chunk: int = 8192
@@ -292,10 +285,6 @@ class Signer:
             first = np.concatenate(([0], np.flatnonzero(sets[1:] != sets[:-1]) + 1))
             np.minimum.at(rows, sets[first], np.minimum.reduceat(permuted, first, axis=1).T)
         return rows
-
-    def lean(self, signature: np.ndarray) -> LeanMinHash:
-        """The signature as datasketch's own object (its LSH classes accept it)."""
-        return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=self.SCHEME)
 
 
 def minhash_sample(shingle_lists: list[np.ndarray], rate: int) -> tuple[np.ndarray, np.ndarray]:

@@ -57,10 +57,14 @@ class LocalStore:
         return path
 
     def _write_temp(self, path: Path, data: bytes) -> str:
+        """Write to a temporary file beside `path`, synced to disk before it is renamed into
+        place, so a manifest never names an object a power cut left empty."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         return tmp
 
     def put(self, key: str, data: bytes) -> None:

@@ -9,7 +9,15 @@ import pytest
 
 from pipeline import corpus, output
 from pipeline.config import DedupConfig
-from pipeline.dedup import Candidate, Deduplicator, Story, Text, choose_canonical, publication_window
+from pipeline.dedup import (
+    Candidate,
+    CanonicalChoice,
+    Deduplicator,
+    Story,
+    Text,
+    choose_canonical,
+    publication_window,
+)
 from pipeline.runner import ingest
 from pipeline.shingles import shingle_batch
 from pipeline.store import LocalStore, Store
@@ -87,6 +95,47 @@ def test_a_copy_without_a_date_does_not_beat_a_dated_full_original() -> None:
         ([NOTE, *WIRE_STORY], "2020-09-15T09:00:00Z"),
     ]
     assert choose_canonical(members(*versions), CONFIG) == 1
+
+
+def recounted_choice(candidates: list[Candidate]) -> int:
+    """The canonical rule computed from scratch with Python sets: the plain definition."""
+    sets = [set(candidate.text.shingles.tolist()) for candidate in candidates]
+    first_end = min(candidate.window.latest for candidate in candidates)
+    earliest = [i for i, c in enumerate(candidates) if c.window.earliest <= first_end]
+    if len(earliest) == 1:
+        return earliest[0]
+    count = len(sets)
+    support = [
+        sum(len(sets[i] & sets[j]) / max(1, len(sets[j])) for j in range(count) if j != i) / (count - 1)
+        for i in range(count)
+    ]
+    others = [set().union(*(sets[j] for j in range(count) if j != i)) for i in range(count)]
+    added = [len(sets[i] - others[i]) / max(1, len(sets[i])) if count >= 3 else 0.0 for i in range(count)]
+    best = max(support[i] for i in earliest)
+    full = [i for i in earliest if support[i] >= best - CONFIG.support_tolerance]
+    return min(full, key=lambda i: (added[i], -candidates[i].text.words, i))
+
+
+def test_the_choice_kept_as_members_join_equals_a_recount() -> None:
+    """The counts kept member by member decide as counting everything again would."""
+    day, transforms = "2020-09-14", list(TRANSFORMS.values())
+    versions = [
+        (WIRE_STORY[:4], "2020-09-14T09:00:00Z"),  # alone and earliest: time decides
+        (TRANSFORMS["trailer"](WIRE_STORY), None),  # undated: now two may be earliest
+        *[(transforms[n % len(transforms)](WIRE_STORY), day) for n in range(12)],
+        (WIRE_STORY, day),
+        ([*WIRE_STORY[:3], *LOCAL_PARAGRAPHS], "2020-09-13"),  # a day earlier: drops the others
+        (WIRE_STORY[1:], "2020-09-13T10:00:00"),
+    ]
+    moves = []
+    for order in (versions, versions[::-1], versions[1::2] + versions[::2]):
+        candidates = members(*order)
+        choice, chosen = CanonicalChoice(CONFIG), []
+        for number, candidate in enumerate(candidates, 1):
+            chosen.append(choice.add(candidate))
+            assert chosen[-1] == recounted_choice(candidates[:number])
+        moves.append(len(set(chosen)))
+    assert max(moves) >= 3  # the choice moved as members came
 
 
 def story_of(url: str, paragraphs: list[str], published: str) -> Story:

@@ -44,7 +44,8 @@ def test_segments_round_trip_and_a_later_segment_wins(tmp_path: Path) -> None:
         store.put(key, index.encode_segment(changed, seen, shingle_words=5))
         index.record_commit(store, run, key)
     state = index.load_index(store, shingle_words=5)
-    assert state.runs == ["r1", "r2"] and state.seen == {1, 2, 3, 4}
+    assert [entry["run_id"] for entry in index.committed_runs(store)] == ["r1", "r2"]
+    assert state.seen.keys.tolist() == [1, 2, 3, 4] and 3 in state.seen and 5 not in state.seen
     assert state.stories[first[0].story_id].canonical_url == "https://earlier.example/a"
     for story in first[1:]:
         loaded = state.stories[story.story_id]
@@ -83,7 +84,7 @@ def test_a_run_that_crashed_before_its_manifest_leaves_nothing_behind(tmp_path: 
     store = LocalStore(tmp_path / "corpus")
     assert store.list(index.SEGMENT_PREFIX)  # the segment was written ...
     state = index.load_index(store, CONFIG.dedup.shingle_words)
-    assert state.stories == {} and state.seen == set()  # ... but nobody reads it back
+    assert state.stories == {} and len(state.seen) == 0  # ... but nobody reads it back
     assert store.list("locks/") == []  # and the lock was released
     again = ingest([original], store, "crashed", CONFIG)  # a retry of the same run commits it
     assert (again.canonical, again.already_ingested) == (1, 0)
@@ -163,7 +164,7 @@ def two_runs_at_once(store: Store, gate: Gate, tmp_path: Path, write_warc) -> No
     second.join(60)
     assert errors == []
     state = index.load_index(store, CONFIG.dedup.shingle_words)
-    assert state.runs == ["run-a", "run-b"]
+    assert [entry["run_id"] for entry in index.committed_runs(store)] == ["run-a", "run-b"]
     assert len(state.stories) == 1  # B found A's story: its page is a copy, not a second story
     assert store.list("locks/") == []
 

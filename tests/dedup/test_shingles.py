@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from datasketch import MinHash, MinHashLSH
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from pipeline import shingles
 from pipeline.shingles import (
@@ -74,17 +74,26 @@ def test_chunking_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch) ->
     assert all(np.array_equal(a, b) for a, b in zip(whole, chunked, strict=True))
 
 
+def signatures(signer: Signer, sets: list[np.ndarray]) -> np.ndarray:
+    """The signature of each set, through the batch interface the product uses."""
+    owner = np.repeat(np.arange(len(sets)), [len(values) for values in sets])
+    return signer.signatures_of(np.concatenate(sets), owner, len(sets))
+
+
+def lean(signature: np.ndarray, seed: int) -> LeanMinHash:
+    return LeanMinHash(seed=seed, hashvalues=signature, scheme=Signer.SCHEME)
+
+
 def test_signatures_equal_datasketch_minhash() -> None:
     sets = [
         np.array(s, dtype=np.uint32) for s in ([7, 1, 99, 4_000_000_000], [5], [], list(range(1000, 3000, 7)))
     ]
     signer = Signer(num_perm=64, seed=3)
-    signatures = signer.signatures(sets)
-    for values, signature in zip(sets, signatures, strict=True):
+    for values, signature in zip(sets, signatures(signer, sets), strict=True):
         reference = MinHash(num_perm=64, seed=3, scheme="affine32", hashfunc=int)
         reference.update_batch(values.tolist())
         assert np.array_equal(reference.hashvalues.astype(np.uint32), signature)
-        assert signer.lean(signature).jaccard(signer.lean(signature)) == 1.0
+        assert lean(signature, seed=3).jaccard(reference) == 1.0
 
 
 def test_sample_is_consistent_across_texts_and_keeps_tiny_texts_whole() -> None:
@@ -110,12 +119,12 @@ def test_lsh_pairs_equal_datasketch_minhashlsh() -> None:
         base[::2],
     ]
     signer = Signer(num_perm=32, seed=1)
-    signatures = signer.signatures(sets)
-    keys = band_keys(signatures, bands=16, rows=2)
+    rows = signatures(signer, sets)
+    keys = band_keys(rows, bands=16, rows=2)
     lsh = MinHashLSH(num_perm=32, params=(16, 2))
-    for number, signature in enumerate(signatures):
-        lsh.insert(number, signer.lean(signature))
-    expected = {(q, i) for q in range(len(sets)) for i in lsh.query(signer.lean(signatures[q])) if i != q}
+    for number, signature in enumerate(rows):
+        lsh.insert(number, lean(signature, seed=1))
+    expected = {(q, i) for q in range(len(sets)) for i in lsh.query(lean(rows[q], seed=1)) if i != q}
     queries, found, _ = shared_bands(keys, keys, max_bucket=64)
     assert {(q, i) for q, i in zip(queries.tolist(), found.tolist(), strict=True) if q != i} == expected
     later, earlier, _ = shared_bands_within(keys, max_bucket=64)
