@@ -43,19 +43,15 @@ DEFAULT_ARGS: dict[str, Any] = {
 
 
 def s3_client():
-    """A boto3 S3 client from the `news_s3` connection: credentials, region and endpoint_url.
-
-    Checksums are only sent when the API requires them, whatever the connection's extra says:
-    boto3 >= 1.36 sends them by default and some S3-compatible servers reject them.
-    """
+    """A boto3 S3 client from the `news_s3` connection: credentials, region and endpoint_url,
+    with the pipeline's client settings (checksums only when required, bounded retries)
+    whatever the connection's extra says."""
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-    from botocore.config import Config as BotoConfig
+
+    from pipeline.store import s3_client_config
 
     hook = AwsBaseHook(aws_conn_id=NEWS_S3_CONN_ID, client_type="s3")
-    checksums = BotoConfig(
-        request_checksum_calculation="when_required", response_checksum_validation="when_required"
-    )
-    return hook.get_client_type(config=hook.config.merge(checksums))
+    return hook.get_client_type(config=hook.config.merge(s3_client_config()))
 
 
 def connect(locations: list[str] | None = None) -> tuple[Store, Any]:

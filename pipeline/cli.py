@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PATH",
-        help="a folder (recursive: .html/.htm pages, .txt scrapes, .warc/.warc.gz archives), a single file, "
-        "or an s3://bucket/prefix; repeat for several",
+        help="a folder (recursive: .html/.htm pages, .txt scrapes, .warc/.warc.gz archives; other files "
+        "are rejected with their reason), a single file, or s3://bucket/prefix; repeat for several",
     )
     run.add_argument(
         "--store",

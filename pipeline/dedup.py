@@ -257,7 +257,8 @@ class _Tally:
     """
 
     def __init__(self) -> None:
-        self.column: dict[int, int] = {}  # shingle -> its column
+        self.known = np.zeros(0, dtype=np.uint32)  # every distinct shingle so far, sorted
+        self.known_columns = np.zeros(0, dtype=np.intp)  # the column of each
         self.weight = np.zeros(0, dtype=np.float64)
         self.holders = np.zeros(0, dtype=np.int64)
         self.owner = np.zeros(0, dtype=np.int64)  # the member that has a column, while it is the only one
@@ -267,15 +268,26 @@ class _Tally:
         self.difference: list[tuple[np.ndarray, np.ndarray]] = []  # per member: (added, lacking) columns
         self._difference_rows = (np.zeros(0, np.intp), np.zeros(0, np.float64), np.zeros(0, np.intp))
 
+    def _columns(self, distinct: np.ndarray) -> np.ndarray:
+        """The column of each of these distinct sorted shingles, new ones given the next free ones."""
+        places = np.searchsorted(self.known, distinct)
+        found = places < len(self.known)
+        found[found] = self.known[places[found]] == distinct[found]
+        columns = np.empty(len(distinct), dtype=np.intp)
+        columns[found] = self.known_columns[places[found]]
+        new = ~found
+        columns[new] = np.arange(len(self.known), len(self.known) + np.count_nonzero(new))
+        self.known = np.insert(self.known, places[new], distinct[new])
+        self.known_columns = np.insert(self.known_columns, places[new], columns[new])
+        return columns
+
     def add(self, shingles: np.ndarray) -> None:
-        member, known = len(self.sizes), len(self.column)
-        distinct = unique_sorted(shingles).tolist()
-        columns = np.fromiter(
-            (self.column.setdefault(value, len(self.column)) for value in distinct), np.intp, len(distinct)
-        )
-        self.weight = _reserve(self.weight, len(self.column))
-        self.holders = _reserve(self.holders, len(self.column))
-        self.owner = _reserve(self.owner, len(self.column))
+        member, known = len(self.sizes), len(self.known)
+        distinct = unique_sorted(shingles)
+        columns = self._columns(distinct)
+        self.weight = _reserve(self.weight, len(self.known))
+        self.holders = _reserve(self.holders, len(self.known))
+        self.owner = _reserve(self.owner, len(self.known))
         self.alone = _reserve(self.alone, member + 1)
         old, new = columns[columns < known], columns[columns >= known]
         self.alone -= np.bincount(self.owner[old[self.holders[old] == 1]], minlength=len(self.alone))

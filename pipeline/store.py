@@ -176,25 +176,29 @@ def _s3_errors(uri: str, passthrough: type[Exception] | None = None) -> Iterator
         raise
 
 
-def make_s3_client():
-    """A boto3 S3 client configured the standard AWS way (env vars, profiles, AWS_ENDPOINT_URL).
+def s3_client_config():  # a botocore Config
+    """Client settings for every S3 client the pipeline makes, however it gets credentials.
 
     Checksums are only sent when the API requires them: boto3 >= 1.36 sends them by
-    default and some S3-compatible servers reject them.
+    default and some S3-compatible servers reject them. Retries and timeouts are bounded
+    so an unreachable store fails a run in seconds, not minutes.
     """
-    import boto3
     from botocore.config import Config
 
-    return boto3.client(
-        "s3",
-        config=Config(
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            retries={"max_attempts": 5, "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=60,
-        ),
+    return Config(
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        retries={"max_attempts": 5, "mode": "standard"},
+        connect_timeout=10,
+        read_timeout=60,
     )
+
+
+def make_s3_client():
+    """A boto3 S3 client configured the standard AWS way (env vars, profiles, AWS_ENDPOINT_URL)."""
+    import boto3
+
+    return boto3.client("s3", config=s3_client_config())
 
 
 def open_store(uri: str | None = None, s3_client=None) -> Store:

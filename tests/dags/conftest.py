@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,10 @@ def fresh_dag(airflow_db: Path):
     def parse(dag_id: str):
         bag = DagBag(dag_folder=str(DAGS / f"{dag_id}.py"))
         assert bag.import_errors == {}
-        return bag.get_dag(dag_id)
+        dag = bag.get_dag(dag_id)
+        for task in dag.tasks:  # retries stay, their minutes of backoff go: a failing test fails fast
+            task.retry_delay = task.max_retry_delay = timedelta(0)
+        return dag
 
     return parse
 
