@@ -265,7 +265,7 @@ class _Tally:
         self.sizes: list[int] = []  # distinct shingles of each member
         self.alone = np.zeros(0, dtype=np.int64)  # each member's shingles that no other member has
         self.first_columns = 0
-        self.difference: list[tuple[np.ndarray, np.ndarray]] = []  # per member: (added, lacking) columns
+        # what each member added to (+1) or lacks of (-1) the first member: column, sign, member
         self._difference_rows = (np.zeros(0, np.intp), np.zeros(0, np.float64), np.zeros(0, np.intp))
 
     def _columns(self, distinct: np.ndarray) -> np.ndarray:
@@ -333,9 +333,10 @@ class CanonicalChoice:
     the one with the least text that no other member has (copies add datelines, trailers,
     notes, local paragraphs); then the longest; then the first added.
 
-    Joining costs the member's own shingles, not a recount of every member: the earliest
-    members are kept as the latest time any window ends shrinks, and the text counts only
-    start when two members first tie in time (exact times rarely do).
+    Joining costs the new member's shingles plus the members' differences from the first
+    one, not a recount of every member's text: which members may be earliest is updated as
+    pages join, and the text counts only start when two members first tie in time (with
+    exact times they rarely do).
     """
 
     def __init__(self, config: DedupConfig) -> None:
@@ -361,26 +362,21 @@ class CanonicalChoice:
             self._tally = _Tally()  # the first tie: count every member once, then keep the counts
             for earlier in self.members:
                 self._tally.add(earlier.text.shingles)
-        self.best = self._earliest[0] if len(self._earliest) == 1 else self._fullest()
+        if len(self._earliest) == 1 or self._tally is None:
+            self.best = self._earliest[0]
+        else:
+            self.best = self._fullest(self._tally)
         return self.best
 
-    def _fullest(self) -> int:
-        assert self._tally is not None
+    def _fullest(self, tally: _Tally) -> int:
+        """Among the members that may be earliest, the full one with least added, then the longest."""
         earliest = np.array(self._earliest)
-        support = self._tally.support()[earliest]
+        support = tally.support()[earliest]
         full = earliest[support >= support.max() - self.config.support_tolerance]
-        added = self._tally.added_share()[full] if len(self.members) >= 3 else np.zeros(len(full))
+        added = tally.added_share()[full] if len(self.members) >= 3 else np.zeros(len(full))
         # with two members, what one lacks the other "added": no evidence either way
         words = np.array([self.members[i].text.words for i in full])
         return int(full[np.lexsort((full, -words, added))[0]])
-
-
-def choose_canonical(members: list[Candidate], config: DedupConfig) -> int:
-    """Index of the member that is the story's original publication (see `CanonicalChoice`)."""
-    choice = CanonicalChoice(config)
-    for member in members:
-        choice.add(member)
-    return choice.best
 
 
 # --- stories --------------------------------------------------------------------------------------

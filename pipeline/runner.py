@@ -160,7 +160,7 @@ def _item_key(item: Document | Rejection) -> int:
 
 
 def _split_seen(
-    items: list[Document | Rejection], seen: set[int], reprocess: bool
+    items: list[Document | Rejection], seen: index.SeenPages, reprocess: bool
 ) -> tuple[list[Document | Rejection], int]:
     """Drop pages ingested by an earlier run (or twice in this one); count them."""
     fresh, skipped, keys = [], 0, set()

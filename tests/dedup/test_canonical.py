@@ -15,7 +15,6 @@ from pipeline.dedup import (
     Deduplicator,
     Story,
     Text,
-    choose_canonical,
     publication_window,
 )
 from pipeline.runner import ingest
@@ -51,6 +50,14 @@ def members(*versions: tuple[list[str], str | None]) -> list[Candidate]:
         Candidate(publication_window(published, "2020-09-20T00:00:00Z", 0), Text(shingles, words))
         for (_, published), shingles, words in zip(versions, batch, word_counts.tolist(), strict=True)
     ]
+
+
+def choose_canonical(candidates: list[Candidate], config: DedupConfig) -> int:
+    """The original among the members, added in this order."""
+    choice = CanonicalChoice(config)
+    for candidate in candidates:
+        choice.add(candidate)
+    return choice.best
 
 
 def test_the_earliest_publication_wins() -> None:
