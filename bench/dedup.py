@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from datasketch import MinHash
 
-from pipeline import index, output
-from pipeline.boilerplate import remove_boilerplate
-from pipeline.clean import finish
+from pipeline import index
+from pipeline.clean import finish_run
 from pipeline.config import Config, load_config
+from pipeline.corpus import iter_lineage
 from pipeline.dedup import Deduplicator
 from pipeline.records import Document
 from pipeline.runner import extract_files, ingest
@@ -111,22 +111,11 @@ def score(labels: dict[str, dict], lineage: list[dict]) -> dict[str, float | dic
     }
 
 
-def read_lineage(store: LocalStore) -> list[dict]:
-    """Lineage rows of every committed run, in commit order."""
-    rows = []
-    for entry in index.committed_runs(store):
-        manifest = json.loads(store.get(f"runs/{entry['run_id']}/manifest.json"))
-        for key in manifest["objects"]["lineage"]:
-            rows.extend(output.decode_jsonl_gz(store.get(key)))
-    return rows
-
-
 def cleaned_documents(warc: Path, config: Config) -> list[Document]:
     """Every page of the WARC cleaned as ingest cleans it (canonical and copies alike)."""
     items = extract_files(list_inputs([str(warc)]), config.clean)
     docs = [item for item in items if isinstance(item, Document)]
-    remove_boilerplate(docs, config.clean)
-    return [doc for doc in (finish(doc, config.clean) for doc in docs) if isinstance(doc, Document)]
+    return [doc for doc in finish_run(docs, config.clean) if isinstance(doc, Document)]
 
 
 def dedup_speed(docs: list[Document], config: Config, repeat: int) -> tuple[float, float]:
@@ -189,7 +178,7 @@ def main() -> None:
         started = time.perf_counter()
         summary = ingest([str(args.dataset / "corpus.warc.gz")], store, "bench", config)
         seconds = time.perf_counter() - started
-        result = score(labels, read_lineage(store))
+        result = score(labels, list(iter_lineage(store)))
         bytes_per_page = index.load_index(store, config.dedup.shingle_words).bytes_per_page
     print(
         f"pages: {summary.pages_in}  canonical: {summary.canonical}  duplicates: {summary.duplicates}  "

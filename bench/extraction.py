@@ -31,8 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script or a module
 
-from pipeline.boilerplate import remove_boilerplate
-from pipeline.clean import extract, finish
+from pipeline.clean import extract, finish_run
 from pipeline.config import CleanConfig
 from pipeline.records import Document, RawPage, Rejection
 
@@ -83,9 +82,8 @@ def clean_run(
     """The ingest path in one process: extract -> remove_boilerplate (the whole run) -> finish."""
     extracted = [extract(page, config) for page in pages]
     docs = [doc for doc in extracted if isinstance(doc, Document)]
-    remove_boilerplate(docs, config, **boilerplate_options)
     results: dict[str, Document | Rejection] = {item.url: item for item in extracted}
-    results.update({doc.url: finish(doc, config) for doc in docs})
+    results.update({item.url: item for item in finish_run(docs, config, **boilerplate_options)})
     return results
 
 

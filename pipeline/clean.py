@@ -212,3 +212,17 @@ def finish(doc: Document, config: CleanConfig) -> Document | Rejection:
         )
     doc.language = metadata.language(doc.text)
     return doc
+
+
+def finish_run(
+    docs: list[Document],
+    config: CleanConfig,
+    known_templates: boilerplate.Templates | None = None,
+    learned: boilerplate.SiteLines | None = None,
+) -> list[Document | Rejection]:
+    """The run-level half of cleaning: boilerplate over the whole run, then `finish` per page.
+
+    Ingest and the benchmarks call this one function, so they measure what ingest does.
+    """
+    boilerplate.remove_boilerplate(docs, config, known_templates, learned)
+    return [finish(doc, config) for doc in docs]

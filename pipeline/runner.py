@@ -183,8 +183,7 @@ def process(
     fresh, already = _split_seen(items, state.seen, reprocess)
     docs = [item for item in fresh if isinstance(item, Document)]
     learned: boilerplate.SiteLines = {}
-    boilerplate.remove_boilerplate(docs, config.clean, templates.load_templates(store, config.clean), learned)
-    finished = [clean.finish(doc, config.clean) for doc in docs]
+    finished = clean.finish_run(docs, config.clean, templates.load_templates(store, config.clean), learned)
     rejections = [item for item in fresh if isinstance(item, Rejection)]
     rejections += [item for item in finished if isinstance(item, Rejection)]
     docs = [item for item in finished if isinstance(item, Document)]

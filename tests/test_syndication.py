@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.dedup import read_lineage, score
+from bench.dedup import score
+from pipeline.corpus import iter_lineage
 from pipeline.runner import ingest
 from pipeline.store import LocalStore
 from tests.conftest import SHARED
@@ -26,7 +27,7 @@ def test_syndicated_copies_are_found_and_stories_kept_apart(tmp_path: Path) -> N
     summary = ingest([str(DATASET / "corpus.warc.gz")], store, "syndication")
     labels = json.loads((DATASET / "labels.json").read_text())
     assert summary.pages_in == len(labels) and summary.rejected == {}
-    result = score(labels, read_lineage(store))
+    result = score(labels, list(iter_lineage(store)))
     assert result["pair_f1"] >= 0.98
     assert result["pair_precision"] >= 0.99
     assert result["canonical_is_original"] >= 0.95
