@@ -36,8 +36,9 @@ from pipeline.clean import finish_run
 from pipeline.config import Config, load_config
 from pipeline.corpus import iter_lineage
 from pipeline.dedup import Deduplicator
+from pipeline.extract import extract_files
 from pipeline.records import Document
-from pipeline.runner import extract_files, ingest
+from pipeline.runner import ingest
 from pipeline.shingles import words
 from pipeline.sources import list_inputs
 from pipeline.store import LocalStore

@@ -11,23 +11,20 @@ until then nothing the run wrote is visible to readers or to later runs.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from functools import partial
-from itertools import islice
 from typing import Any
 
 from pipeline import boilerplate, clean, index, output, templates
-from pipeline.config import CleanConfig, Config
+from pipeline.config import Config
 from pipeline.dedup import Deduplicator, Supersession
-from pipeline.records import Decision, Document, RawPage, Rejection, utc_iso
-from pipeline.sources import InputFile, list_inputs, read_input
+from pipeline.extract import extract_files
+from pipeline.records import Decision, Document, Rejection, utc_iso
+from pipeline.sources import list_inputs
 from pipeline.store import LockBusy, Store, acquire_lock, holds_lock, release_lock
 
 LOCK_NAME = "index"
@@ -89,43 +86,6 @@ def plan_shards(inputs: list[str], shards: int, s3_client=None) -> list[list[str
         groups[smallest].append(file.uri)
         sizes[smallest] += file.size
     return [sorted(group) for group in groups if group]
-
-
-# --- extraction: one page at a time, in worker processes -------------------------------------
-
-
-def _pages(files: list[InputFile], config: CleanConfig, s3_client) -> Iterator[RawPage | Rejection]:
-    for file in files:
-        yield from read_input(file, config.max_page_bytes, s3_client)
-
-
-def _extract_or_pass(item: RawPage | Rejection, config: CleanConfig) -> Document | Rejection:
-    return item if isinstance(item, Rejection) else clean.extract(item, config)
-
-
-def _bounded_map(executor: Executor, fn: Callable, items: Iterable, window: int) -> Iterator:
-    """executor.map that keeps at most `window` items in flight, so a huge WARC streams."""
-    items = iter(items)
-    pending: list[Future] = [executor.submit(fn, item) for item in islice(items, window)]
-    while pending:
-        result = pending.pop(0).result()
-        pending.extend(executor.submit(fn, item) for item in islice(items, 1))
-        yield result
-
-
-def extract_files(
-    files: list[InputFile], config: CleanConfig, s3_client=None, on_page: Callable[[], None] | None = None
-) -> list[Document | Rejection]:
-    """Clean every page of the input files, using one process per core."""
-    workers = config.workers or os.cpu_count() or 1
-    work = partial(_extract_or_pass, config=config)
-    results = []
-    with ProcessPoolExecutor(max_workers=workers) as executor:
-        for result in _bounded_map(executor, work, _pages(files, config, s3_client), window=8 * workers):
-            results.append(result)
-            if on_page:
-                on_page()
-    return results
 
 
 def _staging_key(run_id: str, shard: int) -> str:
