@@ -114,7 +114,7 @@ def score(labels: dict[str, dict], lineage: list[dict]) -> dict[str, float | dic
 
 def cleaned_documents(warc: Path, config: Config) -> list[Document]:
     """Every page of the WARC cleaned as ingest cleans it (canonical and copies alike)."""
-    items = extract_files(list_inputs([str(warc)]), config.clean)
+    items = extract_files(list_inputs([str(warc)]), config)
     docs = [item for item in items if isinstance(item, Document)]
     return [doc for doc in finish_run(docs, config.clean) if isinstance(doc, Document)]
 

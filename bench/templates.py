@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script or a module
 
 from bench.extraction import Score, clean_run, score
-from pipeline.config import CleanConfig
+from pipeline.config import CleanConfig, LimitsConfig
 from pipeline.records import Document, RawPage, Rejection
 from pipeline.sources import read_warc
 from pipeline.store import LocalStore
@@ -47,7 +47,7 @@ def load_pages(folder: Path) -> tuple[list[RawPage], dict[str, dict]]:
     labels = json.loads((folder / "labels.json").read_text())
     with open(folder / "corpus.warc.gz", "rb") as stream:
         pages = [
-            page for page in read_warc(stream, CleanConfig().max_page_bytes) if isinstance(page, RawPage)
+            page for page in read_warc(stream, LimitsConfig().max_page_bytes) if isinstance(page, RawPage)
         ]
     return sorted(pages, key=lambda page: (page.fetched_at, page.url)), labels
 

@@ -51,8 +51,6 @@ def source_of(url: str, canonical: str | None = None) -> str:
 
 def _check_bytes(page: RawPage, config: CleanConfig) -> None:
     content = page.content
-    if len(content) > config.max_page_bytes:
-        raise PageRejected("too_large", f"{len(content)} bytes, limit {config.max_page_bytes}")
     if not content.strip():
         raise PageRejected("empty", "the page has no content")
     head = content[:8192]

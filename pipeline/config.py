@@ -16,7 +16,6 @@ import yaml
 
 @dataclass(frozen=True)
 class CleanConfig:
-    max_page_bytes: int = 10_000_000  # larger pages are rejected as "too_large"
     min_text_chars: int = 200  # shorter cleaned texts are rejected as "too_short"
     min_text_words: int = 40
     # A short line seen on at least this many otherwise different pages of one host,
@@ -71,9 +70,32 @@ class DedupConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """Bounds on the work one input may cause, so a hostile file costs a rejection, not the run."""
+
+    max_page_bytes: int = 10_000_000  # larger pages are rejected as "too_large"
+    max_archive_bytes: int = 4 << 30  # decompressed bytes read from one archive file at most
+    max_compression_ratio: float = 100.0  # decompressed / compressed, past the first 16 MiB
+    max_header_bytes: int = 65_536  # one WARC or HTTP header line or block
+    page_cpu_seconds: float = 20.0  # CPU time to clean one page
+    page_memory_mb: int = 1024  # memory of a cleaning worker process
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The run protocol (docs/runs.md): the store's lease and how runs wait for it."""
+
+    lease_heartbeat_seconds: float = 5.0  # the holder renews the lease this often
+    lease_expiry_seconds: float = 30.0  # a lease not renewed for this long belongs to a dead holder
+    lease_wait_seconds: float = 600.0  # how long a run waits for a live holder before exit 2
+
+
+@dataclass(frozen=True)
 class Config:
     clean: CleanConfig = field(default_factory=CleanConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    run: RunConfig = field(default_factory=RunConfig)
 
 
 def _checked(value: Any, current: Any, name: str) -> Any:

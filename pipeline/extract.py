@@ -13,14 +13,14 @@ from functools import partial
 from itertools import islice
 
 from pipeline import clean
-from pipeline.config import CleanConfig
+from pipeline.config import CleanConfig, Config
 from pipeline.records import Document, RawPage, Rejection
 from pipeline.sources import InputFile, read_input
 
 
-def _pages(files: list[InputFile], config: CleanConfig, s3_client) -> Iterator[RawPage | Rejection]:
+def _pages(files: list[InputFile], config: Config, s3_client) -> Iterator[RawPage | Rejection]:
     for file in files:
-        yield from read_input(file, config.max_page_bytes, s3_client)
+        yield from read_input(file, config.limits.max_page_bytes, s3_client)
 
 
 def _extract_or_pass(item: RawPage | Rejection, config: CleanConfig) -> Document | Rejection:
@@ -38,11 +38,11 @@ def _bounded_map(executor: Executor, fn: Callable, items: Iterable, window: int)
 
 
 def extract_files(
-    files: list[InputFile], config: CleanConfig, s3_client=None, on_page: Callable[[], None] | None = None
+    files: list[InputFile], config: Config, s3_client=None, on_page: Callable[[], None] | None = None
 ) -> list[Document | Rejection]:
     """Clean every page of the input files, using one process per core."""
-    workers = config.workers or os.cpu_count() or 1
-    work = partial(_extract_or_pass, config=config)
+    workers = config.clean.workers or os.cpu_count() or 1
+    work = partial(_extract_or_pass, config=config.clean)
     results = []
     with ProcessPoolExecutor(max_workers=workers) as executor:
         for result in _bounded_map(executor, work, _pages(files, config, s3_client), window=8 * workers):

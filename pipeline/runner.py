@@ -96,7 +96,7 @@ def extract_shard(
     inputs: list[str], store: Store, run_id: str, shard: int, config: Config, s3_client=None
 ) -> str:
     """Clean one shard's input files into a staging object; return its key (idempotent)."""
-    items = extract_files(list_inputs(inputs, s3_client), config.clean, s3_client)
+    items = extract_files(list_inputs(inputs, s3_client), config, s3_client)
     rows = ({"kind": type(item).__name__, **item.to_dict()} for item in items)
     key = _staging_key(run_id, shard)
     store.put(key, output.encode_jsonl_gz(rows))
@@ -297,7 +297,7 @@ def ingest(
     run_id = run_id or new_run_id()
     committed = _committed(store, run_id)
     if committed is None:
-        items = extract_files(list_inputs(inputs, s3_client), config.clean, s3_client, on_page)
+        items = extract_files(list_inputs(inputs, s3_client), config, s3_client, on_page)
         acquire_lock(store, LOCK_NAME, owner=run_id)
         try:
             committed = _committed(store, run_id)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import output
-from pipeline.config import CleanConfig, Config
+from pipeline.config import Config, LimitsConfig
 from pipeline.runner import commit_run, deduplicate_run, extract_shard, ingest, plan_shards
 from pipeline.store import LocalStore, Store, open_store
 from tests.conftest import SEED_CHROME, SEEDS
@@ -90,7 +90,7 @@ def test_bad_input_is_rejected_with_a_reason_and_the_run_goes_on(
             ("https://news.example/photo.jpg", 200, "image/jpeg", b"\xff\xd8\xff\xe0" + b"\x00" * 100),
         ],
     )
-    config = Config(clean=CleanConfig(max_page_bytes=10_000))
+    config = Config(limits=LimitsConfig(max_page_bytes=10_000))
     summary = ingest([str(bad), str(SEEDS)], store, "bad", config)
     assert summary.canonical == 5
     assert summary.pages_in == 12 and sum(summary.rejected.values()) == 7
