@@ -1,17 +1,20 @@
 """Command line: `python -m pipeline ingest --input seeds` and friends.
 
-Exit codes: 0 the run finished (rejected pages included), 2 a usage, input or store
-problem (said in one line, no traceback).
+Exit codes: 0 the run committed (rejected pages included; a cleanup after the commit that
+failed is only a warning), 2 a usage, input or store problem, a busy store, or a run id in use
+(said in one line, no traceback). docs/runs.md has the details.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from rich.console import Console
+from rich.logging import RichHandler
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,13 +25,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from pipeline import layout
 from pipeline.config import load_config
 from pipeline.fetch import FetchSummary, fetch_sources, load_sources, open_politeness
-from pipeline.runner import RunSummary, committed_summary, ingest, new_run_id
+from pipeline.runner import RunIdInUse, RunSummary, committed_summary, ingest, new_run_id
 from pipeline.sources import InputError
 from pipeline.store import DEFAULT_STORE, Store, StoreError, open_store
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # an error is one line, however long
 ALLOW_PRIVATE_HELP = (
     "let fetching reach private, loopback and link-local addresses (refused by default: feeds and "
     "redirects must not reach internal services)"
@@ -70,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--run-id",
         default=None,
-        help="name of this run in the store (default: the UTC time and a random suffix, "
-        "e.g. 20261122T061500Z-3f9a); re-running a committed run id does nothing",
+        help="name of this run in the store: 1-128 letters, digits, '_', '.' or '-' (default: the UTC "
+        "time and a random suffix, e.g. 20261122T061500Z-3f9a); a run id that is committed or in use "
+        "by a running run is refused",
     )
     run.add_argument(
         "--config", metavar="FILE", help="YAML file overriding thresholds (see pipeline/config.py)"
@@ -157,7 +162,8 @@ def fetch_table(summary: FetchSummary, run_id: str) -> Table:
 def progress_bar(label: str, quiet: bool) -> Iterator[Callable[[], None]]:
     """A live count of pages on the terminal; yields the callback that advances it."""
     columns = (SpinnerColumn(), TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=quiet, transient=True) as progress:
+    live = not quiet and console.is_terminal  # a log file gets the summary, not bar frames
+    with Progress(*columns, console=console, disable=not live, transient=True) as progress:
         task = progress.add_task(label, total=None)
         yield lambda: progress.advance(task)
 
@@ -181,8 +187,9 @@ def fetch_from_sources(args: argparse.Namespace, store: Store, run_id: str) -> F
 
 
 def run_fetch(args: argparse.Namespace) -> int:
+    run_id = layout.check_run_id(args.run_id or new_run_id())
     store = open_store(args.store)
-    fetch_from_sources(args, store, args.run_id or new_run_id())
+    fetch_from_sources(args, store, run_id)
     return 0
 
 
@@ -190,10 +197,12 @@ def run_ingest(args: argparse.Namespace) -> int:
     if not args.input and not args.sources:
         console.print("error: give at least one --input, or --sources")
         return 2
+    run_id = layout.check_run_id(args.run_id or new_run_id())
     config = load_config(args.config)
     store = open_store(args.store)
-    run_id = args.run_id or new_run_id()
-    if args.sources and committed_summary(store, run_id) is None:  # a committed run fetches nothing more
+    if committed_summary(store, run_id) is not None:  # said before any fetching or progress bar
+        raise RunIdInUse(f"run id {run_id!r} is already committed: choose another")
+    if args.sources:
         fetched = fetch_from_sources(args, store, run_id)
         args.input += [store.location(key) for key in fetched.warc_keys]
         if not args.input:
@@ -213,6 +222,9 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)]
+    )
     try:
         return run_fetch(args) if args.command == "fetch" else run_ingest(args)
     except (StoreError, InputError, ValueError, OSError) as err:

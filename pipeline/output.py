@@ -11,13 +11,15 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from pipeline import layout
+from pipeline.failpoints import failpoint
 from pipeline.records import Decision, Document, Rejection
 from pipeline.store import Store
 
 if TYPE_CHECKING:  # only for annotations: readers need no numpy
     from pipeline.dedup import Supersession
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 PART_SIZE = 5000  # records per object: small enough to stream, large enough to list cheaply
 
 
@@ -33,12 +35,14 @@ def decode_jsonl_gz(data: bytes) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
-def write_parts(store: Store, prefix: str, rows: list[dict[str, Any]]) -> list[str]:
-    """Write rows as `<prefix>/part-00000.jsonl.gz`, ...; return the keys written."""
+def write_parts(store: Store, prefix: str, rows: list[dict[str, Any]], point: str) -> list[str]:
+    """Write rows as `<prefix>/part-00000.jsonl.gz`, ...; return the keys written.
+    `point` names the failpoint reached after each part (pipeline.failpoints)."""
     keys = []
     for number, start in enumerate(range(0, len(rows), PART_SIZE)):
-        key = f"{prefix}/part-{number:05d}.jsonl.gz"
+        key = layout.part_key(prefix, number)
         store.put(key, encode_jsonl_gz(rows[start : start + PART_SIZE]))
+        failpoint(point)
         keys.append(key)
     return keys
 
