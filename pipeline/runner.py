@@ -335,18 +335,15 @@ def commit_run(
     """
     started = time.monotonic()
     layout.check_run_id(run_id)
-    committed = committed_summary(store, run_id)
-    if committed is not None:  # a rerun writes nothing, not even a lease
-        return committed
-    with Lease(store, run_id, token=run_id, config=config.run) as lease:
-        _tidy(store, lease)
-        committed = committed_summary(store, run_id)
-        if committed is not None:
-            return committed
-        items = _read_staging(store, staging_keys)
-        summary = _deduplicate_and_commit(store, lease, items, config, reprocess, started)
-    failpoint("lease.released")
-    _drop_staging(store, run_id)
+    summary = committed_summary(store, run_id)
+    if summary is None:  # else a rerun: it takes no lease and commits nothing
+        with Lease(store, run_id, token=run_id, config=config.run) as lease:
+            _tidy(store, lease)
+            summary = committed_summary(store, run_id) or _deduplicate_and_commit(
+                store, lease, _read_staging(store, staging_keys), config, reprocess, started
+            )
+        failpoint("lease.released")
+    _drop_staging(store, run_id)  # a rerun's extraction staged its pages again
     return summary
 
 
