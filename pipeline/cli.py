@@ -225,5 +225,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run_fetch(args) if args.command == "fetch" else run_ingest(args)
     except (StoreError, InputError, ValueError, OSError) as err:
-        console.print(f"error: {err}")
+        console.print(f"error: {err}", markup=False, highlight=False)
         return 2

@@ -13,6 +13,7 @@ the forkserver exits when the main process goes, even on kill -9.
 from __future__ import annotations
 
 import ctypes
+import gc
 import math
 import multiprocessing
 import multiprocessing.forkserver
@@ -30,6 +31,7 @@ from pebble import ProcessExpired, ProcessPool
 from pipeline.records import Reason
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+MEMORY_RESERVE = 16 << 20
 WORKER_PRELOAD = ["pipeline.clean", "trafilatura"]  # imported once in the forkserver, shared by workers
 TASKS_PER_WORKER = 1000  # then a fresh worker, so leaks and fragmentation never reach the memory limit
 R = TypeVar("R")
@@ -83,9 +85,12 @@ def _run_limited(fn: Callable[..., R], args: tuple, cpu_seconds: float) -> R | T
     """Run `fn(*args)` in the worker with `cpu_seconds` more CPU time than it has used."""
     hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
     resource.setrlimit(resource.RLIMIT_CPU, (math.ceil(_cpu_used() + cpu_seconds), hard))
+    reserve = bytearray(MEMORY_RESERVE)  # given back on MemoryError, so the worker can still report it
     try:
         return fn(*args)
     except MemoryError:
+        del reserve
+        gc.collect()
         return TaskFailed("memory_limit", "cleaning needed more memory than the worker may use")
     finally:
         resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))
