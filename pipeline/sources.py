@@ -288,8 +288,14 @@ def _archive_problem(err: Exception, records: int) -> Problem:
     if isinstance(err, InputLimit):
         return err.reason, f"stopped after {records} records: {err.detail}"
     if records == 0 and isinstance(err, ArchiveLoadFailed):
-        return "not_warc", f"not a WARC archive: {str(err).strip()[:200]}"
-    return "corrupt_archive", f"unreadable after {records} records: {type(err).__name__}: {str(err)[:200]}"
+        return "not_warc", f"not a WARC archive: {_printable(str(err).strip())}"
+    detail = f"{type(err).__name__}: {_printable(str(err))}"
+    return "corrupt_archive", f"unreadable after {records} records: {detail}"
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    """An error text quoting a damaged archive's bytes, cut short and with control characters escaped."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[:limit])
 
 
 def read_warc(stream, limits: LimitsConfig, archive: str = "") -> Iterator[RawPage | Rejection]:
