@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.commits import committed_runs, last_sequence
+from pipeline.commits import CommittedRun, committed_runs, last_sequence
 from pipeline.dedup import Story
 from pipeline.shingles import SHINGLE_SCHEME
 from pipeline.store import Store
@@ -134,10 +134,10 @@ def _apply_segment(state: IndexState, data: bytes, key: str, shingle_words: int)
     return seen
 
 
-def load_index(store: Store, shingle_words: int) -> IndexState:
-    """The index of every committed run; segments of uncommitted runs are never read."""
+def load_index(store: Store, shingle_words: int, runs: list[CommittedRun] | None = None) -> IndexState:
+    """The index of the committed `runs` (default: all); segments of uncommitted runs are never read."""
     state = IndexState()
-    runs = committed_runs(store)
+    runs = committed_runs(store) if runs is None else runs
     seen = [_apply_segment(state, store.get(run.segment), run.segment, shingle_words) for run in runs]
     state.seen = SeenPages(np.concatenate(seen) if seen else None)
     state.sequence = last_sequence(runs)

@@ -146,7 +146,7 @@ class Computed:
 
 def load(store: Store, config: Config) -> Loaded:
     runs = commits.committed_runs(store)
-    state = index.load_index(store, config.dedup.shingle_words)
+    state = index.load_index(store, config.dedup.shingle_words, runs)
     return Loaded(state, templates.load_templates(store, config.clean, runs))
 
 
