@@ -21,100 +21,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipeline.corpus import iter_articles, iter_lineage, read_manifests
+from pipeline.corpus import read_manifests
 from pipeline.failpoints import NAMES
-from pipeline.store import Store, open_store
-from tests.conftest import REPO, SHARED
+from pipeline.store import open_store
+from tests.chaos.runs import PAGES, Run, placed, survivors
+from tests.conftest import REPO
 
-PAGES = 40  # from the dev syndication set: originals, copies and hard negatives
-SETTINGS = "run:\n  part_records: 8\n"  # several article and lineage parts, to die between them
 WRITE_POINTS = {"write.article_part", "write.lineage_part"}
-
-
-@pytest.fixture(scope="module")
-def crawl(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The first PAGES responses of the dev syndication WARC, as their own archive."""
-    from warcio.archiveiterator import ArchiveIterator
-    from warcio.warcwriter import WARCWriter
-
-    path = tmp_path_factory.mktemp("crawl") / "crawl.warc.gz"
-    with (SHARED / "eval/syndication-dev/corpus.warc.gz").open("rb") as source, path.open("wb") as out:
-        writer = WARCWriter(out, gzip=True)
-        kept = 0
-        for record in ArchiveIterator(source):
-            if record.rec_type == "response" and kept < PAGES:
-                writer.write_record(record)
-                kept += 1
-    return path
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("settings") / "settings.yaml"
-    path.write_text(SETTINGS)
-    return path
-
-
-class Run:
-    """One finished `python -m pipeline ingest` in a session of its own (its session id is its pid,
-    shared by every process it starts: the forkserver and the cleaning workers too)."""
-
-    def __init__(
-        self, store: str, crawl: Path, settings: Path, env: dict[str, str], failpoint: str = ""
-    ) -> None:
-        environment = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **env}
-        if failpoint:
-            environment["PIPELINE_FAILPOINTS"] = f"{failpoint}=kill"
-        command = [sys.executable, "-m", "pipeline", "ingest", "--input", str(crawl), "--store", store]
-        started = time.monotonic()
-        process = subprocess.Popen(
-            [*command, "--config", str(settings), "--quiet"],
-            cwd=REPO,
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        self.stderr = process.communicate(timeout=300)[1]
-        self.returncode = process.returncode
-        self.seconds = time.monotonic() - started
-        self.session = process.pid
-
-
-def survivors(session: int) -> list[int]:
-    """Live processes of a session, after a grace period for them to notice their parent died."""
-    deadline = time.monotonic() + 10
-    while True:
-        alive = []
-        for process in psutil.process_iter(["status"]):
-            try:
-                if os.getsid(process.pid) == session and process.info["status"] != psutil.STATUS_ZOMBIE:
-                    alive.append(process.pid)
-            except ProcessLookupError:
-                continue
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.2)
-
-
-def placed(store: Store) -> tuple[Counter, int]:
-    """How often each URL has a lineage row (superseded rows aside), and how many stories."""
-    rows = Counter(row["url"] for row in iter_lineage(store) if row["status"] != "superseded")
-    return rows, len(list(iter_articles(store)))
-
-
-@pytest.fixture(scope="module")
-def reference(
-    tmp_path_factory: pytest.TempPathFactory, crawl: Path, settings: Path
-) -> tuple[Run, Counter, int]:
-    """An uninterrupted run: its time, and the lineage rows and stories every crashed store must end with."""
-    uri = str(tmp_path_factory.mktemp("reference") / "corpus")
-    run = Run(uri, crawl, settings, {})
-    assert run.returncode == 0, run.stderr
-    rows, stories = placed(open_store(uri))
-    assert sum(rows.values()) == PAGES and set(rows.values()) == {1}
-    return run, rows, stories
 
 
 def check_crash_and_rerun(
