@@ -46,7 +46,7 @@ function showError(message) {
 function renderSummary(report) {
   const t = report.totals;
   document.getElementById("summary").textContent =
-    `${report.runs.length} committed runs in ${report.store} · ${t.pages_in} pages in, ` +
+    `${report.runs.length} committed run${report.runs.length === 1 ? "" : "s"} in ${report.store} · ${t.pages_in} pages in, ` +
     `${t.canonical} canonical, ${t.duplicates} duplicates (${percent(t.duplicate_rate)}), ` +
     `${t.rejected} rejected (${percent(t.rejection_rate)}), ${t.already_ingested} already ingested · ` +
     `as of ${report.generated_at}`;
@@ -91,7 +91,7 @@ function renderRuns(runs) {
     const reasons = Object.entries(run.rejected_by_reason).map(([reason, n]) => `${reason} ${n}`).join(", ");
     const tr = row([
       ["run_id", run.run_id], ["committed_at", run.committed_at], ["pages_in", run.pages_in, true],
-      ["canonical", run.canonical, true], ["duplicates", run.duplicates, true],
+      ["canonical", run.canonical, true], ["duplicates", run.duplicates, true], ["superseded", run.superseded, true],
       ["already_ingested", run.already_ingested, true], ["rejected", run.rejected, true],
       ["rejected_by_reason", reasons], ["seconds", run.seconds, true], ["pages_per_second", run.pages_per_second, true],
     ]);
@@ -102,7 +102,11 @@ function renderRuns(runs) {
 
 function renderRejections(rejections) {
   const body = document.querySelector("#rejections-table tbody");
-  if (!rejections.length) body.append(row([["reason", "no page was rejected"]]));
+  if (!rejections.length) {
+    const tr = el("tr");
+    tr.append(el("td", "no page was rejected", { colspan: 3 }));
+    body.append(tr);
+  }
   for (const group of rejections) {
     const list = el("ul");
     for (const sample of group.samples) {
