@@ -1,6 +1,7 @@
 """The operator's view (plugins/news_views.py) in a real `airflow api-server`: a migrated SQLite
 DB in a temporary AIRFLOW_HOME, the simple auth manager with one viewer, and the seeded store
-as the `news_store_uri` Variable; looked at in headless Chromium, as an operator would."""
+copied to an S3 bucket (moto's server) read as the DAGs read it: the `news_store_uri` Variable and
+the `news_s3` connection. Looked at in headless Chromium, as an operator would."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.report.conftest import expected_story, syndicated_url
 from tests.report.test_report import cell_values, check_page_shows_the_manifests
 
 USER, PASSWORD = "operator", "operator-password-12"  # a viewer: the view is read-only
+BUCKET = "news-views"
 
 
 def free_port() -> int:
@@ -47,9 +49,32 @@ def wait_until_healthy(url: str, server: subprocess.Popen, log: Path, seconds: f
     pytest.fail(f"api-server not healthy after {seconds}s:\n{log.read_text()[-3000:]}")
 
 
+def copy_to_bucket(store: Path, endpoint: str) -> None:
+    import boto3
+
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    s3.create_bucket(Bucket=BUCKET)
+    for path in store.rglob("*"):
+        if path.is_file():
+            s3.put_object(Bucket=BUCKET, Key=path.relative_to(store).as_posix(), Body=path.read_bytes())
+
+
 @pytest.fixture(scope="module")
-def airflow_url(seeded_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a real api-server with the plugins folder of the repo, reading `seeded_store`."""
+def airflow_url(
+    seeded_store: Path, moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Base URL of a real api-server with the plugins folder of the repo, reading a copy of
+    `seeded_store` in S3."""
+    copy_to_bucket(seeded_store, moto_endpoint)
+    connection = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
+    }
     home = tmp_path_factory.mktemp("airflow-home")
     (home / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
     env = {
@@ -68,7 +93,8 @@ def airflow_url(seeded_store: Path, tmp_path_factory: pytest.TempPathFactory) ->
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(16).hex(),
         "AIRFLOW__API__SECRET_KEY": os.urandom(16).hex(),
-        "AIRFLOW_VAR_NEWS_STORE_URI": str(seeded_store),
+        "AIRFLOW_VAR_NEWS_STORE_URI": f"s3://{BUCKET}/",
+        "AIRFLOW_CONN_NEWS_S3": json.dumps(connection),
     }
     airflow = [sys.executable, "-m", "airflow"]
     migrated = subprocess.run(
@@ -146,6 +172,7 @@ def test_view_is_in_the_nav_and_shows_every_run(
     page.get_by_role("menuitem", name="News runs").click()
     page.wait_for_url(airflow_url + "/plugin/news-runs")
     frame = view_frame(page)
+    assert f"3 committed runs in s3://{BUCKET}/" in frame.text_content("#summary")
     check_page_shows_the_manifests(frame, read_manifests(LocalStore(seeded_store)))
     samples = frame.locator("#rejections-table a").all_text_contents()
     assert {Path(sample).name for sample in samples} == {"empty.html", "logo.png", "stub.html"}
