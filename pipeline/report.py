@@ -52,17 +52,25 @@ def run_figures(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def rejections_by_reason(store: Store, manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rejected pages of the given runs by reason, most frequent first, each with the first
-    SAMPLE_URLS pages (url, detail, run) as examples."""
+    """Rejected pages of the given runs by reason, most frequent first, each with up to
+    SAMPLE_URLS of its most recent pages (url, detail, run) as examples.
+
+    The counts come from the manifests; only the lineage of the newest runs with rejections is
+    read, until every reason has its samples, so a page load stays cheap on a long history.
+    """
     counts: Counter[str] = Counter()
-    samples: dict[str, list[dict[str, Any]]] = {}
-    for row in iter_lineage(store, manifests):
-        if row["status"] != "rejected":
+    for manifest in manifests:
+        counts.update(manifest["counts"]["rejected"])
+    samples: dict[str, list[dict[str, Any]]] = {reason: [] for reason in counts}
+    for manifest in sorted(manifests, key=lambda manifest: manifest["sequence"], reverse=True):
+        if all(len(samples[reason]) >= min(SAMPLE_URLS, n) for reason, n in counts.items()):
+            break
+        if not manifest["counts"]["rejected"]:
             continue
-        counts[row["reason"]] += 1
-        examples = samples.setdefault(row["reason"], [])
-        if len(examples) < SAMPLE_URLS:
-            examples.append({"url": row["url"], "detail": row["detail"], "run_id": row["run_id"]})
+        for row in iter_lineage(store, [manifest]):
+            examples = samples.get(row["reason"]) if row["status"] == "rejected" else None
+            if examples is not None and len(examples) < SAMPLE_URLS:
+                examples.append({name: row[name] for name in ("url", "detail", "run_id")})
     return [{"reason": reason, "pages": n, "samples": samples[reason]} for reason, n in counts.most_common()]
 
 
