@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.corpus import iter_articles, iter_lineage
 from pipeline.store import LocalStore
-from tests.conftest import SHARED, run_cli
+from tests.conftest import SHARED, _write_warc, run_cli
 
 DATASET = SHARED / "eval" / "syndication-dev"
 CHROMIUM = "/usr/bin/chromium"
@@ -43,12 +43,21 @@ def split_crawl(folder: Path) -> tuple[Path, Path]:
     return first, second
 
 
+# Page URLs that are markup: the pages showing them must print them, never run them.
+HOSTILE_URLS = [
+    "https://evil.example/</script><script>window.pwned=1</script>",
+    'https://evil.example/"><img%20src=x%20onerror="window.pwned=2">',
+]
+
+
 def hostile_pages(folder: Path) -> Path:
     """Inputs the pipeline must reject, each for its own reason."""
     folder.mkdir()
     (folder / "empty.html").write_bytes(b"")
     (folder / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
     (folder / "stub.html").write_text("<html><body><p>Read more soon.</p></body></html>")
+    records = [(HOSTILE_URLS[0], 200, "text/html", b""), (HOSTILE_URLS[1], 200, "text/html", b"<p>hi</p>")]
+    _write_warc(folder / "markup-urls.warc.gz", records)
     return folder
 
 

@@ -11,7 +11,7 @@ from pipeline.corpus import iter_lineage, read_manifests
 from pipeline.report import SAMPLE_URLS, find_story, run_report
 from pipeline.store import LocalStore
 from tests.conftest import run_cli
-from tests.report.conftest import expected_story, gold_story, syndicated_url
+from tests.report.conftest import HOSTILE_URLS, expected_story, gold_story, syndicated_url
 
 COUNTS = ("pages_in", "canonical", "duplicates", "already_ingested")
 
@@ -30,7 +30,7 @@ def test_run_figures_are_the_manifests_counts(seeded_store: Path) -> None:
             counts["duplicates"] / (counts["canonical"] + counts["duplicates"] or 1), 4
         )
         assert run["pages_per_second"] == round(counts["pages_in"] / counts["seconds"], 1)
-    assert runs[1]["rejected_by_reason"] == {"binary": 1, "empty": 1, "too_short": 1}
+    assert runs[1]["rejected_by_reason"] == {"binary": 1, "empty": 2, "no_article": 1, "too_short": 1}
     assert runs[2]["already_ingested"] == runs[2]["pages_in"] > 0  # the whole set again adds nothing
 
 
@@ -82,9 +82,10 @@ def cell_values(page: Any, selector: str) -> list[dict[str, str]]:
     return page.eval_on_selector_all(f"{selector} tbody tr", f"rows => rows.map({to_fields})")
 
 
-def check_page_shows_the_manifests(page: Any, manifests: list[dict[str, Any]]) -> None:
+def check_page_shows_the_store(page: Any, store: LocalStore) -> None:
     """The runs table, both charts and the rejections table of a loaded runs page (the stand-alone
-    report or the Airflow view) against the manifests of the store."""
+    report or the Airflow view) against the manifests and lineage of the store."""
+    manifests = read_manifests(store)
     shown = {row["run_id"]: row for row in cell_values(page, "#runs-table")}
     assert set(shown) == {manifest["run_id"] for manifest in manifests}
     for manifest in manifests:
@@ -109,11 +110,16 @@ def check_page_shows_the_manifests(page: Any, manifests: list[dict[str, Any]]) -
     assert pages["rejected"] == [sum(manifest["counts"]["rejected"].values()) for manifest in manifests]
     assert all(len(series) == len(manifests) for series in rates.values())
 
-    reasons = Counter()
+    reasons: Counter[str] = Counter()
     for manifest in manifests:
         reasons.update(manifest["counts"]["rejected"])
     shown_reasons = {row["reason"]: int(row["pages"]) for row in cell_values(page, "#rejections-table")}
     assert shown_reasons == reasons
+    # Here every reason has at most SAMPLE_URLS pages: all of them are shown, as they are.
+    rejected = {row["url"] for row in iter_lineage(store) if row["status"] == "rejected"}
+    assert set(page.locator("#rejections-table a").all_text_contents()) == rejected
+    assert rejected >= set(HOSTILE_URLS)
+    assert page.evaluate("window.pwned") is None  # the markup in those URLs never ran
 
 
 def test_html_report_opens_in_a_browser_and_shows_the_manifests_figures(
@@ -129,7 +135,7 @@ def test_html_report_opens_in_a_browser_and_shows_the_manifests_figures(
                else (blocked.append(route.request.url), route.abort()))
     page.goto(report.as_uri())
     page.wait_for_selector("body[data-ready=true]")
-    check_page_shows_the_manifests(page, read_manifests(LocalStore(seeded_store)))
+    check_page_shows_the_store(page, LocalStore(seeded_store))
     assert page.locator("#inspector").count() == 0  # no server to ask: no inspector
     assert blocked == []
     page.screenshot(path=tmp_path / "report.png", full_page=True)
