@@ -94,7 +94,7 @@ def run_report(store: Store) -> dict[str, Any]:
 
 
 def _page(row: dict[str, Any]) -> dict[str, Any]:
-    keep = ("url", "status", "similarity", "method", "reason", "detail", "fetched_at", "run_id")
+    keep = ("url", "status", "article_id", "similarity", "method", "reason", "detail", "fetched_at", "run_id")
     return {name: row.get(name) for name in keep}
 
 
@@ -110,14 +110,13 @@ def find_story(store: Store, url: str) -> dict[str, Any] | None:
 
     Reads the lineage twice (the URL's rows, then its story's rows) and keeps only those rows.
     """
-    url = url.strip()
+    url = url.strip()  # as pasted
     manifests = read_manifests(store)
-    seen = [_page(row) | {"article_id": row["article_id"]} for row in iter_lineage(store, manifests)
-            if row["url"] == url]
-    if not seen:
+    rows = [_page(row) for row in iter_lineage(store, manifests) if row["url"] == url]
+    if not rows:
         return None
-    story_id = next((row["article_id"] for row in reversed(seen) if row["article_id"]), None)
-    result: dict[str, Any] = {"url": url, "rows": seen, "story_id": story_id, "article": None, "pages": []}
+    story_id = next((row["article_id"] for row in reversed(rows) if row["article_id"]), None)  # the latest
+    result: dict[str, Any] = {"url": url, "rows": rows, "story_id": story_id, "article": None, "pages": []}
     if story_id is None:  # rejected every time it came in
         return result
     article = next((a for a in iter_articles(store, manifests) if a["id"] == story_id), None)
