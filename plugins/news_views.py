@@ -20,10 +20,11 @@ from typing import Any, ClassVar
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import requires_access_dag
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, FastAPI, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from pipeline import report, report_html
+from pipeline.store import Store, StoreError
 
 URL_PREFIX = "/news-runs"
 
@@ -33,9 +34,20 @@ app = FastAPI(
 )
 
 
-def _store():
-    from news_common import connect  # the DAGs' own way to the store: the same Variable and connection
+@app.exception_handler(StoreError)
+def store_unavailable(request: Request, err: StoreError) -> JSONResponse:
+    """The page shows the store's own one-line error (unreachable, access denied...)."""
+    return JSONResponse(status_code=503, content={"detail": str(err)})
 
+
+def _store() -> Store:
+    try:
+        from news_common import connect  # the DAGs' own way to the store: the same Variable and connection
+    except ImportError as err:
+        raise HTTPException(
+            status_code=500, detail=f"the api-server cannot import news_common ({err}): put the DAG folder "
+            "on its PYTHONPATH (docs/airflow.md)"
+        ) from err
     store, _ = connect()
     return store
 
