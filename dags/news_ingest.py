@@ -110,16 +110,11 @@ def news_ingest() -> None:
     @task(pool=FETCH_POOL, execution_timeout=timedelta(minutes=30))
     def discover_source(source: dict[str, Any], pipeline_run: str, allow_private: bool) -> dict[str, Any]:
         """The page URLs one source lists now (its feeds and sitemaps are archived under discovery/)."""
-        from pipeline.fetch import Source, discover
+        from pipeline.fetch import FetchContext, Source, discover
 
         store, _ = connect()
-        found = discover(
-            Source.from_dict(source),
-            store,
-            pipeline_run,
-            allow_private=allow_private,
-            politeness=fetch_politeness(),
-        )
+        context = FetchContext(store, pipeline_run, fetch_politeness(), allow_private=allow_private)
+        found = discover(Source.from_dict(source), context)
         return {"source": source, "urls": found.urls, "summary": found.summary.to_dict()}
 
     @task(pool=FETCH_POOL)
@@ -129,18 +124,11 @@ def news_ingest() -> None:
         A retry files under the same run id: it skips the pages already archived and reports
         the archives of earlier attempts too.
         """
-        from pipeline.fetch import FetchSummary, Source, fetch_urls
+        from pipeline.fetch import FetchContext, FetchSummary, Source, fetch_urls
 
         store, _ = connect()
-        source = Source.from_dict(found["source"])
-        fetched = fetch_urls(
-            source,
-            found["urls"],
-            store,
-            pipeline_run,
-            allow_private=allow_private,
-            politeness=fetch_politeness(),
-        )
+        context = FetchContext(store, pipeline_run, fetch_politeness(), allow_private=allow_private)
+        fetched = fetch_urls(Source.from_dict(found["source"]), found["urls"], context)
         return FetchSummary.from_dict(found["summary"]).merge(fetched).to_dict()
 
     # Runs when the fetch tasks were skipped (nothing to fetch), not when one of them failed:

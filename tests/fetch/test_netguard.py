@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipeline.fetch import fetch_urls
+from pipeline.fetch import FetchContext, fetch_urls
 from pipeline.fetch.netguard import AddressPolicy, BlockedAddress, guarded_session
 from pipeline.store import LocalStore
 from tests.fetch.site import FixtureSite, quick_source
@@ -60,12 +60,14 @@ def outcomes_archived(store: LocalStore, keys: list[str]) -> list[str]:
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_loopback_url_is_refused_unless_allowed(site: FixtureSite, store: LocalStore, host: str) -> None:
     url = f"{site.url.replace('127.0.0.1', host)}/articles/1"
-    refused = fetch_urls(quick_source("local", "urls", url), [url], store, RUN)
+    refused = fetch_urls(quick_source("local", "urls", url), [url], FetchContext(store, RUN))
     assert refused.failed == {"blocked_address": 1} and refused.fetched == 0
     assert sum(site.hits.values()) == 0  # not even robots.txt was asked for
     assert outcomes_archived(store, refused.warc_keys) == ["outcome: blocked_address"]
 
-    allowed = fetch_urls(quick_source("local", "urls", url), [url], store, RUN, allow_private=True)
+    allowed = fetch_urls(
+        quick_source("local", "urls", url), [url], FetchContext(store, RUN, allow_private=True)
+    )
     assert allowed.fetched == 1
 
 
@@ -74,7 +76,7 @@ def test_redirect_into_loopback_is_refused(store: LocalStore) -> None:
     with FixtureSite("127.0.0.2") as allowed, FixtureSite("127.0.0.1") as internal:
         url = f"{allowed.url}/redirect?to={internal.url}/articles/1"
         source = quick_source("intranet", "urls", url, allow_networks=["127.0.0.2/32"])
-        summary = fetch_urls(source, [url], store, RUN)
+        summary = fetch_urls(source, [url], FetchContext(store, RUN))
     assert summary.failed == {"blocked_address": 1}
     assert allowed.hits["/redirect"] == 1
     assert sum(internal.hits.values()) == 0
