@@ -266,15 +266,19 @@ class WebClient:
         cap = min(options.max_concurrency, limits.max_concurrency)
         try:
             with self.politeness.throttle.slot(origin, interval, cap, options.max_wait):
-                exchange = self._request(url, headers, kind)
+                try:
+                    return self._checked(self._request(url, headers, kind))
+                except _Failed as failed:
+                    if failed.transient:  # paused before the slot is freed: no request slips in between
+                        retry_after = failed.exchange.header("Retry-After") if failed.exchange else None
+                        self._back_off(origin, attempt, retry_after_seconds(retry_after))
+                    raise
         except HostBusy as err:
             raise _Failed("rate_limited", str(err), transient=False) from None
-        except _Failed as failed:
-            if failed.transient:
-                self._back_off(origin, attempt, None)
-            raise
+
+    @staticmethod
+    def _checked(exchange: Exchange) -> Exchange:
         if exchange.status == 429 or exchange.status >= 500:
-            self._back_off(origin, attempt, retry_after_seconds(exchange.header("Retry-After")))
             raise _Failed(
                 f"http_{exchange.status}", f"HTTP {exchange.status}", transient=True, exchange=exchange
             )
