@@ -117,6 +117,22 @@ def news_ingest() -> None:
         found = discover(Source.from_dict(source), context)
         return {"source": source, "urls": found.urls, "summary": found.summary.to_dict()}
 
+    @task(execution_timeout=timedelta(minutes=10))
+    def share_pages(found: Sequence[dict[str, Any]], pipeline_run: str) -> list[dict[str, Any]]:
+        """Each source's share of the discovered pages: a page listed by several sources is fetched by
+        one of them, and the page caps do not depend on the sources' order (pipeline/fetch/plan.py)."""
+        from pipeline.fetch import FetchContext, Source
+        from pipeline.fetch.plan import Listing, share_out
+
+        store, _ = connect()
+        listings = [Listing(Source.from_dict(item["source"]), item["urls"]) for item in found]
+        shares = share_out(listings, FetchContext(store, pipeline_run))
+        shared = []
+        for item in found:
+            share = shares[item["source"]["name"]]
+            shared.append({**item, "urls": share, "summary": {**item["summary"], "discovered": len(share)}})
+        return shared
+
     @task(pool=FETCH_POOL)
     def fetch_source(found: dict[str, Any], pipeline_run: str, allow_private: bool) -> dict[str, Any]:
         """Fetch one source's pages into raw/ WARCs; returns its whole fetch summary.
@@ -157,7 +173,8 @@ def news_ingest() -> None:
     sources = list_sources()
     run = {"pipeline_run": sources["pipeline_run"], "allow_private": sources["allow_private"]}
     found = discover_source.partial(**run).expand(source=sources)
-    fetched = fetch_source.partial(**run).expand(found=found)
+    shared = share_pages(found, pipeline_run=sources["pipeline_run"])
+    fetched = fetch_source.partial(**run).expand(found=shared)
     run_stages(find_inputs(fetched))
 
 

@@ -110,3 +110,21 @@ def plan_pages(listings: list[Listing], context: FetchContext) -> Plan:
         elif url not in assigned:
             plan.settled.append((source, url, "over_limit"))
     return plan
+
+
+def share_out(listings: list[Listing], context: FetchContext) -> dict[str, list[str]]:
+    """Each source's share of the listed URLs, for schedulers that fetch each source in a task of its own.
+
+    Every URL is in one share: its requester's, else (seen, over the caps) its first lister's.
+    `fetch_urls` on each share then decides what `fetch_sources` decides for all at once.
+    """
+    plan = plan_pages(listings, context)
+    shares: dict[str, list[str]] = {listing.source.name: [] for listing in listings}
+    for requests in plan.requests.values():
+        for source, url in requests:
+            shares[source.name].append(url)
+    for source, url, _ in plan.settled:
+        shares[source.name].append(url)
+    for source, url in plan.bad_urls:
+        shares[source.name].append(url)
+    return shares

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.fetch import FetchContext, fetch_sources
-from pipeline.fetch.plan import Listing, plan_pages
+from pipeline.fetch import FetchContext, fetch_sources, fetch_urls
+from pipeline.fetch.plan import Listing, plan_pages, share_out
 from pipeline.store import LocalStore
 from tests.fetch.site import FixtureSite, quick_source
 
@@ -59,3 +59,21 @@ def test_pages_over_every_cap_wait_for_the_next_run(store: LocalStore) -> None:
     assert [(url, outcome) for _, url, outcome in plan.settled] == [
         (f"{base}/{n}", "over_limit") for n in (2, 3, 4)
     ]
+
+
+def test_sources_fetched_by_separate_tasks_share_out_a_url_listed_twice(
+    site: FixtureSite, store: LocalStore
+) -> None:
+    """A scheduler maps one task per source: `share_out` gives each its part, so each URL is asked once."""
+    shared = f"{site.url}/articles/1"
+    sources = [
+        quick_source("wire", "urls", shared, f"{site.url}/articles/2"),
+        quick_source("paper", "urls", shared, f"{site.url}/articles/3"),
+    ]
+    shares = share_out([Listing(source, list(source.urls)) for source in sources], FetchContext(store, RUN))
+    assert shares == {"paper": [shared, f"{site.url}/articles/3"], "wire": [f"{site.url}/articles/2"]}
+    fetched = [
+        fetch_urls(source, shares[source.name], FetchContext(store, RUN, allow_private=True)).fetched
+        for source in sources
+    ]
+    assert fetched == [1, 2] and site.hits["/articles/1"] == 1
