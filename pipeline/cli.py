@@ -221,12 +221,13 @@ def run_ingest(args: argparse.Namespace) -> int:
     store = open_store(args.store)
     run_id = args.run_id or new_run_id()
     pending: list[str] = []
-    if committed_summary(store, run_id) is None:  # a committed run fetches and takes nothing more
+    committed = committed_summary(store, run_id) is not None  # then it fetches and takes nothing more
+    if not committed:
         if args.sources:
             fetch_from_sources(args, store, run_id)
         pending = pending_archives(store)  # what this and earlier fetches archived and no ingest read
         args.input = list(dict.fromkeys([*args.input, *(store.location(key) for key in pending)]))
-    if not args.input:
+    if not args.input and not committed:
         console.print(
             "nothing to ingest: no fetched archives are waiting; give --input, or --sources to fetch first"
         )
@@ -236,7 +237,10 @@ def run_ingest(args: argparse.Namespace) -> int:
             summary = ingest(args.input, store, run_id, config, reprocess=args.reprocess, on_page=advance)
     except StoreError as err:
         if args.sources:  # the fetch state already counts those pages as fetched: say how to finish
-            raise StoreError(f"{err}\nthe fetched pages are archived: finish with --run-id {run_id}") from err
+            raise StoreError(
+                f"{err}\nthe fetched pages are archived and wait for the next ingest "
+                f"(this run's: --run-id {run_id})"
+            ) from err
         raise
     mark_ingested(store, pending)  # committed: those archives wait no more
     if not args.quiet:
