@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import yaml
 
 from pipeline.corpus import iter_articles, iter_lineage
 from pipeline.fetch import pending_archives
 from pipeline.records import RawPage
 from pipeline.store import LocalStore
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 from tests.fetch.site import QUICK_OPTIONS, FixtureSite, sources_yaml
 from tests.fetch.test_fetch_site import read_back
 
@@ -105,3 +112,45 @@ def test_fetch_prints_a_table_per_host_on_request(site: FixtureSite, tmp_path: P
         "failed",
     ]
     assert [cell.strip() for cell in row.split("│")[2:6]] == ["11", "0", "1", "6"]  # as in test_fetch_site
+
+
+def test_a_fetch_killed_mid_run_loses_no_page_to_the_next_ingest(site: FixtureSite, tmp_path: Path) -> None:
+    """kill -9 while pages are fetched but their archive part is not stored yet: none of them counts as
+    fetched, so the next fetch asks again, and the next ingest stores them all."""
+    articles = [f"{site.url}/articles/{n}" for n in range(1, 7)]
+    hanging = tmp_path / "hanging.yaml"  # /drip keeps the run going for 10 s
+    hanging.write_text(
+        yaml.safe_dump(
+            {"defaults": {"rate": 0}, "sources": [{"name": "list", "urls": [*articles, f"{site.url}/drip"]}]}
+        )
+    )
+    again = tmp_path / "again.yaml"
+    again.write_text(
+        yaml.safe_dump({"defaults": {"rate": 0}, "sources": [{"name": "list", "urls": articles}]})
+    )
+    store = tmp_path / "corpus"
+    common = ("--store", str(store), "--allow-private", "--quiet")
+
+    fetching = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "fetch", "--sources", str(hanging), *common],
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+    )
+    site.wait_for_hit("/drip")
+    for url in articles:
+        site.wait_for_hit(url.removeprefix(site.url))
+    time.sleep(0.5)  # their answers are read and held in the part being written
+    fetching.kill()
+    assert fetching.wait(timeout=30) == -signal.SIGKILL
+    waiting = set(pending_archives(LocalStore(store)))
+    states = [
+        json.loads(Path(LocalStore(store).location(key)).read_text())
+        for key in LocalStore(store).list("fetch-state/")
+    ]
+    assert waiting == set() and states == []  # nothing remembered as fetched without its archive
+
+    assert run_cli("fetch", "--sources", str(again), *common).returncode == 0
+    assert run_cli("ingest", *common).returncode == 0
+    ingested = {row["url"] for row in iter_lineage(LocalStore(store))}
+    assert set(articles) <= ingested
+    assert {a["url"] for a in iter_articles(LocalStore(store))} == set(articles)
