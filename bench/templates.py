@@ -26,14 +26,15 @@ import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script or a module
 
 from bench.extraction import Score, clean_run, score
+from pipeline.commits import Manifest, RunCounts, RunObjects, append
 from pipeline.config import CleanConfig, LimitsConfig
-from pipeline.records import Document, RawPage, Rejection
+from pipeline.records import Document, RawPage, Rejection, utc_iso
 from pipeline.sources import read_warc
 from pipeline.store import LocalStore
 from pipeline.templates import load_templates, save_templates
@@ -47,7 +48,7 @@ def load_pages(folder: Path) -> tuple[list[RawPage], dict[str, dict]]:
     labels = json.loads((folder / "labels.json").read_text())
     with open(folder / "corpus.warc.gz", "rb") as stream:
         pages = [
-            page for page in read_warc(stream, LimitsConfig().max_page_bytes) if isinstance(page, RawPage)
+            page for page in read_warc(stream, LimitsConfig()) if isinstance(page, RawPage)
         ]
     return sorted(pages, key=lambda page: (page.fetched_at, page.url)), labels
 
@@ -83,7 +84,8 @@ def in_runs(pages: list[RawPage], run_size: int, config: CleanConfig, remember: 
                 clean_run(pages[start : start + run_size], config, known_templates=known, learned=learned)
             )
             save_templates(store, run_id, learned, config)
-            store.put(f"runs/{run_id}/manifest.json", b"{}")  # committed, as commit_run would mark it
+            manifest = Manifest(run_id, number + 1, utc_iso(datetime.now(UTC)), RunCounts(), RunObjects())
+            append(store, manifest)  # committed, as a run's commit would enter it
     return results
 
 

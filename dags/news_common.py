@@ -119,29 +119,24 @@ def extract_shard(pipeline_run: str, shard: int, inputs: list[str]) -> str:
     return runner.extract_shard(inputs, store, pipeline_run, shard, pipeline_config(), s3_client=client)
 
 
-@task
-def deduplicate_run(pipeline_run: str, staging_keys: list[str], reprocess: bool) -> dict[str, Any]:
-    """Dedup the staged pages against the persistent index and write the run's objects."""
-    from pipeline import runner
+@task(outlets=[news_corpus], execution_timeout=timedelta(hours=1))
+def commit_run(
+    pipeline_run: str, staging_keys: list[str], reprocess: bool, *, outlet_events: Any = None
+) -> dict[str, Any]:
+    """Dedup the staged pages against the persistent index and commit the run under the store's
+    lease; tell `news_corpus` subscribers which run to read. A retry or a rerun of a committed
+    run writes nothing and says so (`replay`)."""
+    from pipeline import layout, runner
 
     store, _ = connect()
-    keys = sorted(staging_keys)
-    return runner.deduplicate_run(store, pipeline_run, keys, pipeline_config(), reprocess=reprocess)["counts"]
-
-
-@task(outlets=[news_corpus], execution_timeout=timedelta(minutes=15))
-def commit_run(pipeline_run: str, *, outlet_events: Any = None) -> dict[str, Any]:
-    """Publish the run (its manifest) and tell `news_corpus` subscribers which run to read."""
-    from pipeline import runner
-
-    store, _ = connect()
-    summary = runner.commit_run(store, pipeline_run)
+    summary = runner.commit_run(store, pipeline_run, sorted(staging_keys), pipeline_config(), reprocess)
     outlet_events[news_corpus].extra = {
         "store": store.uri,
         "run_id": pipeline_run,
-        "manifest": runner.manifest_key(pipeline_run),
+        "manifest": layout.commit_key(summary.sequence),
         "canonical": summary.canonical,
         "duplicates": summary.duplicates,
+        "replay": summary.replay,
     }
     return summary.to_dict()
 
@@ -149,10 +144,9 @@ def commit_run(pipeline_run: str, *, outlet_events: Any = None) -> dict[str, Any
 def run_stages(planned: XComArg) -> None:
     """Wire the stages after a planning task that returned `plan(...)`.
 
-    A plan with no shards maps `extract_shard` to zero tasks: the rest of the run is skipped
+    A plan with no shards maps `extract_shard` to zero tasks: `commit_run` is skipped
     and no asset event is sent.
     """
     pipeline_run = planned["pipeline_run"]
     staged = extract_shard.partial(pipeline_run=pipeline_run).expand_kwargs(planned)
-    pending = deduplicate_run(pipeline_run=pipeline_run, staging_keys=staged, reprocess=planned["reprocess"])
-    pending >> commit_run(pipeline_run=pipeline_run)
+    commit_run(pipeline_run=pipeline_run, staging_keys=staged, reprocess=planned["reprocess"])

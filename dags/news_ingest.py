@@ -88,7 +88,7 @@ def news_ingest() -> None:
         fetched, would not be fetched again by a later one.
         """
         from pipeline.fetch import SourcesError, load_sources
-        from pipeline.runner import manifest_key
+        from pipeline.runner import committed_summary
 
         start, _ = ingest_window(data_interval_start, data_interval_end, dag_run.run_after)
         pipeline_run = window_run_id(start)
@@ -102,7 +102,7 @@ def news_ingest() -> None:
         except SourcesError as err:
             raise AirflowFailException(f"{err} (Variable {SOURCES_FILE_VARIABLE})") from err
         store, _ = connect()
-        if store.list(manifest_key(pipeline_run)):
+        if committed_summary(store, pipeline_run) is not None:
             log.info("%s is already committed: nothing is fetched for it again", pipeline_run)
             return []
         return [source.to_dict() for source in sources]
@@ -161,7 +161,7 @@ def news_ingest() -> None:
     ) -> list[dict[str, Any]]:
         """The landing partitions of the interval that hold pages and the archives every source
         fetched (`fetched`: their fetch summaries), split into shards."""
-        from pipeline.corpus import landing_prefixes
+        from pipeline.layout import landing_prefixes
 
         start, end = ingest_window(data_interval_start, data_interval_end, dag_run.run_after)
         store, client = connect()

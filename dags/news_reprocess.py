@@ -81,7 +81,7 @@ def news_reprocess() -> None:
         *, params: dict[str, Any] | None = None, dag_run: Any = None, ti: Any = None
     ) -> list[dict[str, Any]]:
         """The given inputs plus the landing partitions of the date range, split into shards."""
-        from pipeline.corpus import landing_prefixes
+        from pipeline.layout import landing_prefixes
 
         window = landing_range(params["landing_from"], params["landing_to"])
         if not params["inputs"] and window is None:

@@ -15,9 +15,9 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-from pipeline import boilerplate, metadata
+from pipeline import boilerplate, charsets, metadata
 from pipeline.config import CleanConfig
-from pipeline.records import Document, RawPage, Rejection, utc_iso
+from pipeline.records import Document, RawPage, Reason, Rejection, utc_iso
 
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 TEXT_TYPES = {"text/plain"}
@@ -28,7 +28,7 @@ META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re
 class PageRejected(Exception):
     """Raised inside cleaning; carries the reason code and a human-readable detail."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
@@ -54,28 +54,23 @@ def _check_bytes(page: RawPage, config: CleanConfig) -> None:
     if not content.strip():
         raise PageRejected("empty", "the page has no content")
     head = content[:8192]
-    if head.startswith(BINARY_MAGIC) or b"\x00" in head:
+    nul_is_binary = not charsets.is_wide(content, page.charset)  # UTF-16/32 text is full of NULs
+    if head.startswith(BINARY_MAGIC) or (nul_is_binary and b"\x00" in head):
         raise PageRejected("binary", "binary content (not text)")
     if page.content_type not in HTML_TYPES | TEXT_TYPES:
         raise PageRejected("unsupported_type", f"content type {page.content_type!r} is not HTML or text")
 
 
 def decode(page: RawPage) -> str:
-    """Decode with the declared charset (transport, then <meta>), else strict UTF-8."""
-    declared = page.charset
-    if declared is None and page.content_type in HTML_TYPES:
+    """The page's text, decoded the way browsers do (`pipeline.charsets`): BOM, transport, <meta>."""
+    meta = None
+    if page.content_type in HTML_TYPES:
         match = META_CHARSET.search(page.content[:4096])
-        declared = match.group(1).decode("ascii", "replace") if match else None
-    encoding = declared or "utf-8"
+        meta = match.group(1).decode("ascii", "replace") if match else None
     try:
-        return page.content.decode(encoding)
-    except LookupError:
-        raise PageRejected("encoding", f"unknown charset {encoding!r}") from None
-    except UnicodeDecodeError as err:
-        where = "declared" if declared else "assumed (none declared)"
-        raise PageRejected(
-            "encoding", f"not valid {encoding} ({where}): {err.reason} at byte {err.start}"
-        ) from None
+        return charsets.decode(page.content, page.charset, meta)
+    except charsets.UnsafeEncoding as err:
+        raise PageRejected("encoding", str(err)) from None
 
 
 UNSPACED_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -173,6 +168,8 @@ def extract(page: RawPage, config: CleanConfig) -> Document | Rejection:
             fields = {"lines": text.splitlines()}
     except PageRejected as rejected:
         return Rejection(page.url, rejected.reason, rejected.detail, fetched_at, content_sha)
+    except MemoryError:
+        raise  # the worker's memory limit: `pipeline.workers` records it as memory_limit
     except Exception as err:  # a broken page must never stop the run: it is recorded instead
         return Rejection(
             page.url, "extraction_error", f"{type(err).__name__}: {err}", fetched_at, content_sha

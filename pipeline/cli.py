@@ -1,12 +1,14 @@
 """Command line: `python -m pipeline ingest --input seeds` and friends.
 
-Exit codes: 0 the run finished (rejected pages included), 2 a usage, input or store
-problem (said in one line, no traceback).
+Exit codes: 0 the run committed (rejected pages included; a cleanup after the commit that
+failed is only a warning), 2 a usage, input or store problem, a busy store, or a run id in use
+(said in one line, no traceback). docs/runs.md has the details.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from pipeline import layout
 from pipeline.config import load_config
 from pipeline.fetch import (
     FetchContext,
@@ -34,11 +37,11 @@ from pipeline.fetch import (
     pending_archives,
 )
 from pipeline.fetch.progress import GROUPS as FETCH_GROUPS
-from pipeline.runner import RunSummary, committed_summary, ingest, new_run_id
+from pipeline.runner import RunIdInUse, RunSummary, committed_summary, ingest, new_run_id
 from pipeline.sources import InputError
 from pipeline.store import DEFAULT_STORE, Store, StoreError, open_store
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # an error is one line, however long
 ALLOW_PRIVATE_HELP = (
     "let fetching reach private, loopback and link-local addresses (refused by default: feeds and "
     "redirects must not reach internal services)"
@@ -81,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--run-id",
         default=None,
-        help="name of this run in the store (default: the UTC time and a random suffix, "
-        "e.g. 20261122T061500Z-3f9a); re-running a committed run id does nothing",
+        help="name of this run in the store: 1-128 letters, digits, '_', '.' or '-' (default: the UTC "
+        "time and a random suffix, e.g. 20261122T061500Z-3f9a); a run id that is committed or in use "
+        "by a running run is refused",
     )
     run.add_argument(
         "--config", metavar="FILE", help="YAML file overriding thresholds (see pipeline/config.py)"
@@ -182,7 +186,8 @@ def hosts_table(summary: FetchSummary) -> Table:
 def progress_bar(label: str, quiet: bool) -> Iterator[Callable[[], None]]:
     """A live count of pages on the terminal; yields the callback that advances it."""
     columns = (SpinnerColumn(), TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=quiet, transient=True) as progress:
+    live = not quiet and console.is_terminal  # a log file gets the summary, not bar frames
+    with Progress(*columns, console=console, disable=not live, transient=True) as progress:
         task = progress.add_task(label, total=None)
         yield lambda: progress.advance(task)
 
@@ -211,23 +216,23 @@ def fetch_from_sources(
 
 
 def run_fetch(args: argparse.Namespace) -> int:
+    run_id = layout.check_run_id(args.run_id or new_run_id())
     store = open_store(args.store)
-    fetch_from_sources(args, store, args.run_id or new_run_id(), per_host=args.per_host)
+    fetch_from_sources(args, store, run_id, per_host=args.per_host)
     return 0
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    run_id = layout.check_run_id(args.run_id or new_run_id())
     config = load_config(args.config)
     store = open_store(args.store)
-    run_id = args.run_id or new_run_id()
-    pending: list[str] = []
-    committed = committed_summary(store, run_id) is not None  # then it fetches and takes nothing more
-    if not committed:
-        if args.sources:
-            fetch_from_sources(args, store, run_id)
-        pending = pending_archives(store)  # what this and earlier fetches archived and no ingest read
-        args.input = list(dict.fromkeys([*args.input, *(store.location(key) for key in pending)]))
-    if not args.input and not committed:
+    if committed_summary(store, run_id) is not None:  # said before any fetching or progress bar
+        raise RunIdInUse(f"run id {run_id!r} is already committed: choose another")
+    if args.sources:
+        fetch_from_sources(args, store, run_id)
+    pending = pending_archives(store)  # what this and earlier fetches archived and no ingest read
+    args.input = list(dict.fromkeys([*args.input, *(store.location(key) for key in pending)]))
+    if not args.input:
         console.print(
             "nothing to ingest: no fetched archives are waiting; give --input, or --sources to fetch first"
         )
@@ -250,8 +255,9 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")  # one line each
     try:
         return run_fetch(args) if args.command == "fetch" else run_ingest(args)
     except (StoreError, InputError, ValueError, OSError) as err:
-        console.print(f"error: {err}")
+        console.print(f"error: {err}", markup=False, highlight=False)
         return 2

@@ -1,54 +1,26 @@
-"""Reading the corpus the way docs/corpus.md tells downstream readers to, plus the landing layout.
+"""Reading the corpus the way docs/corpus.md tells downstream readers to.
 
-Readers trust only objects a run manifest lists, in manifest `sequence` order, and a later
-record of a story supersedes an earlier one. Everything here goes through the `Store`
-protocol, so it reads a local folder and an S3 prefix alike.
-
-The landing area (`landing/dt=YYYY-MM-DD/hour=HH/`) is where operators drop raw pages for
-the scheduled ingest; its layout lives here so the DAGs, the Airflow plugin's macros and any
-uploader agree on it.
+Readers trust only objects a run manifest in the commit log lists, in manifest `sequence`
+order, and a later record of a story supersedes an earlier one. Everything here goes through
+the `Store` protocol, so it reads a local folder and an S3 prefix alike.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict
 from typing import Any
 
+from pipeline import commits
 from pipeline.output import decode_jsonl_gz
 from pipeline.store import Store
 
-LANDING_ROOT = "landing/"
-
-
-def landing_prefix(hour: datetime) -> str:
-    """Key prefix of the landing partition holding raw pages that arrived in `hour` (UTC)."""
-    if hour.tzinfo is None:
-        hour = hour.replace(tzinfo=UTC)
-    hour = hour.astimezone(UTC)
-    return f"{LANDING_ROOT}dt={hour:%Y-%m-%d}/hour={hour:%H}/"
-
-
-def landing_prefixes(start: datetime, end: datetime) -> list[str]:
-    """Landing partitions of every hour that overlaps the window [start, end)."""
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=UTC)
-    if end.tzinfo is None:
-        end = end.replace(tzinfo=UTC)
-    hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    prefixes = []
-    while hour < end:
-        prefixes.append(landing_prefix(hour))
-        hour += timedelta(hours=1)
-    return prefixes
-
 
 def read_manifests(store: Store) -> list[dict[str, Any]]:
-    """Manifests of all committed runs, in commit (`sequence`) order."""
-    manifests = [json.loads(store.get(key)) for key in store.list("runs/") if key.endswith("/manifest.json")]
-    return sorted(manifests, key=lambda manifest: manifest["sequence"])
+    """Manifests of all committed runs, in commit (`sequence`) order, as the JSON docs/corpus.md
+    describes: the entries of the commit log."""
+    return [asdict(manifest) for manifest in commits.read_manifests(store)]
 
 
 def _records(store: Store, manifests: list[dict[str, Any]], kind: str) -> Iterator[dict[str, Any]]:

@@ -1,10 +1,10 @@
 """The persistent dedup index: what later runs need to know of earlier ones.
 
-Each committed run adds one immutable segment (`index/segments/<run_id>.npz`) holding
+Each committed run adds one immutable segment (`layout.segment_key`) holding
 the stories it created or whose canonical it changed, and the keys of the pages it
 saw. The index is the union of the segments of committed runs in commit order, a
-later segment's version of a story winning. A run that crashed before its manifest
-was written left a segment nobody lists, so no partial state is ever read back.
+later segment's version of a story winning. A run that crashed before its commit left a
+segment no manifest lists, so no partial state is ever read back.
 
 Per story the index keeps the canonical page's URL, times, word count and shingle
 hashes in text order (4 bytes a word: verification needs where each shingle is); per
@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.commits import CommittedRun, committed_runs, last_sequence
 from pipeline.dedup import Story
 from pipeline.shingles import SHINGLE_SCHEME
 from pipeline.store import Store
-
-HEAD_KEY = "index/HEAD.json"
-SEGMENT_PREFIX = "index/segments/"
 
 
 class IndexMismatch(ValueError):
@@ -60,11 +57,14 @@ class SeenPages:
 
 @dataclass
 class IndexState:
-    """The index as loaded: stories by id and the pages already ingested."""
+    """The index as loaded: stories by id, the pages already ingested, and the commit sequence
+    it reflects (a run that deduplicated against it commits the next one)."""
 
     stories: dict[str, Story] = field(default_factory=dict)
     seen: SeenPages = field(default_factory=SeenPages)
+    texts: dict[int, str] = field(default_factory=dict)  # digest of every placed text -> its story
     segment_bytes: int = 0
+    sequence: int = 0
 
     @property
     def bytes_per_page(self) -> float:
@@ -76,8 +76,12 @@ def _scheme(shingle_words: int) -> str:
     return f"{SHINGLE_SCHEME}/{shingle_words}"
 
 
-def encode_segment(stories: list[Story], seen: list[int], shingle_words: int) -> bytes:
-    """One run's additions as a compressed numpy archive (no pickles)."""
+def encode_segment(
+    stories: list[Story], seen: list[int], shingle_words: int, texts: dict[int, str] | None = None
+) -> bytes:
+    """One run's additions as a compressed numpy archive (no pickles); `texts` maps the digest of
+    each text the run placed to its story (`dedup.Text.digest`)."""
+    texts = texts or {}
     buffer = io.BytesIO()
     np.savez_compressed(
         buffer,
@@ -92,6 +96,8 @@ def encode_segment(stories: list[Story], seen: list[int], shingle_words: int) ->
         if stories
         else np.zeros(0, np.uint32),
         seen=np.array(seen, dtype=np.uint64),
+        text_digests=np.array(list(texts), dtype=np.uint64),
+        text_stories=np.array(list(texts.values()), dtype=str),
     )
     return buffer.getvalue()
 
@@ -121,39 +127,18 @@ def _apply_segment(state: IndexState, data: bytes, key: str, shingle_words: int)
                 shingles=shingles[offsets[i] : offsets[i + 1]],
             )
         seen = arrays["seen"]
+        if "text_digests" in arrays.files:  # segments written before schema 1.2 have none
+            digests, stories = arrays["text_digests"].tolist(), arrays["text_stories"].tolist()
+            state.texts.update(zip(digests, stories, strict=True))
     state.segment_bytes += len(data)
     return seen
 
 
-def committed_runs(store: Store) -> list[dict]:
-    """Committed runs in commit order (HEAD first, then any whose manifest HEAD missed)."""
-    try:
-        head = json.loads(store.get(HEAD_KEY))
-    except KeyError:
-        head = {"runs": []}
-    listed = {entry["run_id"] for entry in head["runs"]}
-    missed = []
-    for key in store.list("runs/"):
-        if key.endswith("/manifest.json") and key.split("/")[1] not in listed:
-            missed.append(json.loads(store.get(key)))
-    missed.sort(key=lambda manifest: (manifest["sequence"], manifest["committed_at"]))
-    return head["runs"] + [{"run_id": m["run_id"], "segment": m["objects"]["index"]} for m in missed]
-
-
-def load_index(store: Store, shingle_words: int) -> IndexState:
-    """The index of every committed run; segments of uncommitted runs are never read."""
+def load_index(store: Store, shingle_words: int, runs: list[CommittedRun] | None = None) -> IndexState:
+    """The index of the committed `runs` (default: all); segments of uncommitted runs are never read."""
     state = IndexState()
-    seen = [
-        _apply_segment(state, store.get(entry["segment"]), entry["segment"], shingle_words)
-        for entry in committed_runs(store)
-    ]
+    runs = committed_runs(store) if runs is None else runs
+    seen = [_apply_segment(state, store.get(run.segment), run.segment, shingle_words) for run in runs]
     state.seen = SeenPages(np.concatenate(seen) if seen else None)
+    state.sequence = last_sequence(runs)
     return state
-
-
-def record_commit(store: Store, run_id: str, segment_key: str) -> None:
-    """Add a committed run to HEAD, the fast path for loading (call with the lock held)."""
-    runs = committed_runs(store)
-    if run_id not in {entry["run_id"] for entry in runs}:
-        runs.append({"run_id": run_id, "segment": segment_key})
-    store.put(HEAD_KEY, json.dumps({"runs": runs}, indent=1).encode())

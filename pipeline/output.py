@@ -11,14 +11,15 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from pipeline import layout
+from pipeline.failpoints import failpoint
 from pipeline.records import Decision, Document, Rejection
 from pipeline.store import Store
 
 if TYPE_CHECKING:  # only for annotations: readers need no numpy
     from pipeline.dedup import Supersession
 
-SCHEMA_VERSION = "1.1"
-PART_SIZE = 5000  # records per object: small enough to stream, large enough to list cheaply
+SCHEMA_VERSION = "1.2"
 
 
 def encode_jsonl_gz(rows: Iterable[dict[str, Any]]) -> bytes:
@@ -28,17 +29,22 @@ def encode_jsonl_gz(rows: Iterable[dict[str, Any]]) -> bytes:
 
 
 def decode_jsonl_gz(data: bytes) -> Iterator[dict[str, Any]]:
-    for line in gzip.decompress(data).decode().splitlines():
+    for line in gzip.decompress(data).decode().split("\n"):  # not splitlines: texts hold U+2028 and friends
         if line:
             yield json.loads(line)
 
 
-def write_parts(store: Store, prefix: str, rows: list[dict[str, Any]]) -> list[str]:
-    """Write rows as `<prefix>/part-00000.jsonl.gz`, ...; return the keys written."""
+def write_parts(
+    store: Store, prefix: str, rows: list[dict[str, Any]], part_records: int, point: str
+) -> list[str]:
+    """Write rows as `<prefix>/part-00000.jsonl.gz`, ... of `part_records` each (small enough to
+    stream, large enough to list cheaply); return the keys written. `point` names the failpoint
+    reached after each part (pipeline.failpoints)."""
     keys = []
-    for number, start in enumerate(range(0, len(rows), PART_SIZE)):
-        key = f"{prefix}/part-{number:05d}.jsonl.gz"
-        store.put(key, encode_jsonl_gz(rows[start : start + PART_SIZE]))
+    for number, start in enumerate(range(0, len(rows), part_records)):
+        key = layout.part_key(prefix, number)
+        store.put(key, encode_jsonl_gz(rows[start : start + part_records]))
+        failpoint(point)
         keys.append(key)
     return keys
 

@@ -1,16 +1,21 @@
 """The ingest run, as stages a scheduler can call separately or `ingest` calls in a row.
 
-    plan_shards -> extract_shard (per shard, parallel) -> deduplicate_run -> commit_run
+    plan_shards -> extract_shard (per shard, parallel) -> commit_run
 
-Extraction looks at one page at a time and runs in worker processes. Everything that
-needs the whole run or the persistent index (site templates, dedup, writing) happens
-in `deduplicate_run`, under the store's lock. `commit_run` writes the manifest last:
-until then nothing the run wrote is visible to readers or to later runs.
+Extraction looks at one page at a time and runs in worker processes (`pipeline.extract`).
+Everything that needs the whole run or the persistent index happens under the store's lease
+(`pipeline.lease`), in three steps with typed records between them:
+
+    load (index, templates, commit sequence) -> compute (templates, dedup, records) -> write
+
+and then the commit: one conditional write of the run's manifest in the commit log
+(`pipeline.commits`). Until then nothing the run wrote is visible to readers or later runs.
+docs/runs.md describes the protocol, its exit codes and what a crash at each step leaves.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import secrets
 import time
 from collections import Counter
@@ -19,48 +24,60 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline import boilerplate, clean, index, output, templates
+from pipeline import boilerplate, clean, commits, index, layout, output, templates
+from pipeline.commits import CommitConflict, Manifest, RunCounts, RunObjects
 from pipeline.config import Config
 from pipeline.dedup import Deduplicator, Supersession
 from pipeline.extract import extract_files
+from pipeline.failpoints import failpoint
+from pipeline.lease import Lease, LeaseBusy, LeaseLost, RunIdInUse
 from pipeline.records import Decision, Document, Rejection, utc_iso
 from pipeline.sources import list_inputs
-from pipeline.store import LockBusy, Store, acquire_lock, holds_lock, release_lock
+from pipeline.store import Store, StoreError
 
-LOCK_NAME = "index"
+log = logging.getLogger(__name__)
+
+COMMIT_ATTEMPTS = 3  # a run that loses the commit race deduplicates again against the newer index
 
 
 @dataclass
 class RunSummary:
-    """What one run did; the manifest's counts, and the operator's summary table."""
+    """What one run did; the manifest's counts, and the operator's summary table.
+
+    `replay` is True when the run was committed before this call (a retried or cleared
+    scheduled run): nothing new was written.
+    """
 
     run_id: str
     pages_in: int = 0
     canonical: int = 0
     duplicates: int = 0
     already_ingested: int = 0
-    superseded: int = 0  # stories whose canonical this run replaced with an earlier or fuller copy
+    superseded: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     objects: list[str] = field(default_factory=list)
+    sequence: int = 0
+    replay: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_manifest(cls, manifest: dict[str, Any]) -> RunSummary:
-        counts = manifest["counts"]
-        objects = manifest["objects"]
+    def from_manifest(cls, manifest: Manifest, replay: bool = False) -> RunSummary:
+        counts = manifest.counts
         return cls(
-            run_id=manifest["run_id"],
-            pages_in=counts["pages_in"],
-            canonical=counts["canonical"],
-            duplicates=counts["duplicates"],
-            already_ingested=counts["already_ingested"],
-            superseded=counts["superseded"],
-            rejected=counts["rejected"],
-            seconds=counts["seconds"],
-            objects=[*objects["articles"], *objects["lineage"], objects["index"], objects["templates"]],
+            run_id=manifest.run_id,
+            pages_in=counts.pages_in,
+            canonical=counts.canonical,
+            duplicates=counts.duplicates,
+            already_ingested=counts.already_ingested,
+            superseded=counts.superseded,
+            rejected=counts.rejected,
+            seconds=counts.seconds,
+            objects=manifest.objects.keys(),
+            sequence=manifest.sequence,
+            replay=replay,
         )
 
 
@@ -71,10 +88,6 @@ def new_run_id(now: datetime | None = None) -> str:
     """
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{secrets.token_hex(2)}"
-
-
-def manifest_key(run_id: str) -> str:
-    return f"runs/{run_id}/manifest.json"
 
 
 def plan_shards(inputs: list[str], shards: int, s3_client=None) -> list[list[str]]:
@@ -88,17 +101,14 @@ def plan_shards(inputs: list[str], shards: int, s3_client=None) -> list[list[str
     return [sorted(group) for group in groups if group]
 
 
-def _staging_key(run_id: str, shard: int) -> str:
-    return f"staging/{run_id}/extract-{shard:05d}.jsonl.gz"
-
-
 def extract_shard(
     inputs: list[str], store: Store, run_id: str, shard: int, config: Config, s3_client=None
 ) -> str:
     """Clean one shard's input files into a staging object; return its key (idempotent)."""
+    layout.check_run_id(run_id)
     items = extract_files(list_inputs(inputs, s3_client), config, s3_client)
     rows = ({"kind": type(item).__name__, **item.to_dict()} for item in items)
-    key = _staging_key(run_id, shard)
+    key = layout.staging_key(run_id, shard)
     store.put(key, output.encode_jsonl_gz(rows))
     return key
 
@@ -112,7 +122,32 @@ def _read_staging(store: Store, keys: list[str]) -> list[Document | Rejection]:
     ]
 
 
-# --- run level: templates, dedup, writing -----------------------------------------------------
+# --- under the lease: load -> compute -> write -> commit ---------------------------------------
+
+
+@dataclass
+class Loaded:
+    """What a run needs of the committed store."""
+
+    index: index.IndexState
+    templates: boilerplate.Templates
+
+
+@dataclass
+class Computed:
+    """A run's results, ready to write: records, the index segment and template evidence."""
+
+    articles: list[dict[str, Any]]
+    lineage: list[dict[str, Any]]
+    segment: bytes
+    learned: boilerplate.SiteLines
+    counts: RunCounts
+
+
+def load(store: Store, config: Config) -> Loaded:
+    runs = commits.committed_runs(store)
+    state = index.load_index(store, config.dedup.shingle_words, runs)
+    return Loaded(state, templates.load_templates(store, config.clean, runs))
 
 
 def _item_key(item: Document | Rejection) -> int:
@@ -134,49 +169,52 @@ def _split_seen(
     return fresh, skipped
 
 
-def process(
-    store: Store, run_id: str, items: list[Document | Rejection], config: Config, reprocess: bool = False
-) -> dict[str, Any]:
-    """Everything after extraction, against the index in the store; the caller holds the lock."""
-    started = time.monotonic()
-    state = index.load_index(store, config.dedup.shingle_words)
-    fresh, already = _split_seen(items, state.seen, reprocess)
+def compute(
+    loaded: Loaded, items: list[Document | Rejection], run_id: str, config: Config, reprocess: bool
+) -> Computed:
+    """Site templates, dedup and records for the run's pages, against the loaded index."""
+    fresh, already = _split_seen(items, loaded.index.seen, reprocess)
     docs = [item for item in fresh if isinstance(item, Document)]
     learned: boilerplate.SiteLines = {}
-    finished = clean.finish_run(docs, config.clean, templates.load_templates(store, config.clean), learned)
+    finished = clean.finish_run(docs, config.clean, loaded.templates, learned)
     rejections = [item for item in fresh if isinstance(item, Rejection)]
     rejections += [item for item in finished if isinstance(item, Rejection)]
     docs = [item for item in finished if isinstance(item, Document)]
 
-    dedup = Deduplicator(config.dedup, list(state.stories.values()))
+    dedup = Deduplicator(config.dedup, list(loaded.index.stories.values()), loaded.index.texts)
     decisions = dedup.assign(docs)
     articles, lineage = _records(docs, decisions, rejections, run_id, dedup.superseded)
-
-    prefix = f"run={run_id}"
-    segment_key = f"{index.SEGMENT_PREFIX}{run_id}.npz"
-    store.put(
-        segment_key,
-        index.encode_segment(dedup.changed, [_item_key(item) for item in fresh], config.dedup.shingle_words),
+    segment = index.encode_segment(
+        dedup.changed, [_item_key(item) for item in fresh], config.dedup.shingle_words, dedup.placed_texts
     )
-    counts = Counter(decision.status for decision in decisions)
-    return {
-        "run_id": run_id,
-        "counts": {
-            "pages_in": len(items),
-            "canonical": counts["canonical"],
-            "duplicates": counts["duplicate"],
-            "superseded": len(dedup.superseded),
-            "already_ingested": already,
-            "rejected": dict(Counter(r.reason for r in rejections)),
-            "seconds": round(time.monotonic() - started, 3),
-        },
-        "objects": {
-            "articles": output.write_parts(store, f"articles/{prefix}", articles),
-            "lineage": output.write_parts(store, f"lineage/{prefix}", lineage),
-            "index": segment_key,
-            "templates": templates.save_templates(store, run_id, learned, config.clean),
-        },
-    }
+    statuses = Counter(decision.status for decision in decisions)
+    counts = RunCounts(
+        pages_in=len(items),
+        canonical=statuses["canonical"],
+        duplicates=statuses["duplicate"],
+        superseded=len(dedup.superseded),
+        already_ingested=already,
+        rejected=dict(Counter(r.reason for r in rejections)),
+    )
+    return Computed(articles, lineage, segment, learned, counts)
+
+
+def write(store: Store, run_id: str, computed: Computed, config: Config) -> RunObjects:
+    """Write the run's objects under its own keys; invisible until the commit lists them."""
+    part = config.run.part_records
+    objects = RunObjects(
+        articles=output.write_parts(
+            store, layout.articles_prefix(run_id), computed.articles, part, "write.article_part"
+        ),
+        lineage=output.write_parts(
+            store, layout.lineage_prefix(run_id), computed.lineage, part, "write.lineage_part"
+        ),
+        index=layout.segment_key(run_id),
+        templates=templates.save_templates(store, run_id, computed.learned, config.clean),
+    )
+    store.put(objects.index, computed.segment)
+    failpoint("write.index_segment")
+    return objects
 
 
 def _records(
@@ -210,72 +248,112 @@ def _records(
     return articles, lineage
 
 
-def _committed(store: Store, run_id: str) -> dict[str, Any] | None:
+def _commit(
+    store: Store, lease: Lease, run_id: str, objects: RunObjects, counts: RunCounts, base: int
+) -> Manifest:
+    """The commit: the run's manifest as the log entry after `base`, fenced by the lease and by
+    the log's conditional write."""
+    manifest = Manifest(run_id, base + 1, utc_iso(datetime.now(UTC)), counts, objects)
+    lease.check()
+    failpoint("commit.before_manifest")
+    commits.append(store, manifest)
+    return manifest
+
+
+def _after_commit(store: Store) -> None:
+    """Run copy and HEAD: conveniences the next run rebuilds, so a failure here is a warning."""
     try:
-        return json.loads(store.get(manifest_key(run_id)))
-    except KeyError:
-        return None
+        failpoint("commit.after_manifest")
+        commits.roll_forward(store)
+        failpoint("commit.after_head")
+    except (StoreError, OSError) as err:
+        log.warning("run committed; updating the index HEAD failed (the next run does it): %s", err)
+
+
+def _tidy(store: Store, lease: Lease) -> None:
+    """Before the run's own work: roll the log forward and remove what the run before this one
+    wrote if it never committed (it crashed, or failed and released the lease)."""
+    commits.roll_forward(store)
+    previous = lease.previous
+    if previous is None or previous.run_id == lease.holder.run_id or commits.find(store, previous.run_id):
+        return
+    prefixes, keys = layout.run_outputs(previous.run_id)
+    leftovers = [key for prefix in prefixes for key in store.list(prefix)] + keys
+    for key in leftovers:
+        store.delete(key)
+    log.info("removed what uncommitted run %r left behind", previous.run_id)
+
+
+def _deduplicate_and_commit(
+    store: Store,
+    lease: Lease,
+    items: list[Document | Rejection],
+    config: Config,
+    reprocess: bool,
+    started: float,
+) -> RunSummary:
+    """load -> compute -> write -> commit, again if another run committed first."""
+    run_id = lease.holder.run_id
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        loaded = load(store, config)
+        computed = compute(loaded, items, run_id, config, reprocess)
+        objects = write(store, run_id, computed, config)
+        computed.counts.seconds = round(time.monotonic() - started, 3)
+        try:
+            manifest = _commit(store, lease, run_id, objects, computed.counts, loaded.index.sequence)
+        except CommitConflict as err:
+            if attempt == COMMIT_ATTEMPTS:
+                raise
+            log.warning("%s; deduplicating again", err)
+            continue
+        _after_commit(store)
+        return RunSummary.from_manifest(manifest)
+    raise AssertionError("unreachable")
+
+
+def _refuse_if_committed(store: Store, run_id: str) -> None:
+    committed = commits.find(store, run_id)
+    if committed is not None:
+        raise RunIdInUse(
+            f"run id {run_id!r} is already committed (sequence {committed.sequence}, "
+            f"{committed.committed_at}): choose another"
+        )
 
 
 def committed_summary(store: Store, run_id: str) -> RunSummary | None:
     """The summary of a committed run, or None while the run has no manifest."""
-    committed = _committed(store, run_id)
-    return None if committed is None else RunSummary.from_manifest(committed)
+    committed = commits.find(store, run_id)
+    return None if committed is None else RunSummary.from_manifest(committed, replay=True)
 
 
-def deduplicate_run(
+def commit_run(
     store: Store, run_id: str, staging_keys: list[str], config: Config, reprocess: bool = False
-) -> dict[str, Any]:
-    """Dedup the run's staged pages and write its objects; holds the lock until commit_run.
+) -> RunSummary:
+    """Deduplicate a scheduled run's staged pages and commit it, under the lease.
 
-    Safe to retry: the same run id rewrites the same keys, and a committed run is left alone.
-    A failure releases the lock, so the runs after it are not held up.
+    Safe to retry and to rerun: the lease token is the run id, so a retry takes over its own
+    earlier attempt at once, and a committed run returns its summary with `replay` set.
     """
-    committed = _committed(store, run_id)
-    if committed is not None:
-        return committed
-    acquire_lock(store, LOCK_NAME, owner=run_id)
-    try:
-        result = process(store, run_id, _read_staging(store, staging_keys), config, reprocess)
-        store.put(f"staging/{run_id}/result.json", json.dumps(result).encode())
-    except BaseException:
-        release_lock(store, LOCK_NAME, owner=run_id)
-        raise
-    return result
-
-
-def commit_run(store: Store, run_id: str) -> RunSummary:
-    """Publish the run: manifest last, then HEAD; release the lock and drop staging.
-
-    The run must still hold the lock it took in `deduplicate_run`: if the lock was broken
-    as stale meanwhile, another run may have changed the index, and publishing would
-    put the two runs' stories side by side; the run must then be deduplicated again.
-    """
-    committed = _committed(store, run_id)
-    if committed is None:
-        if not holds_lock(store, LOCK_NAME, owner=run_id):
-            raise LockBusy(
-                f"run {run_id!r} no longer holds the index lock in {store.uri} (it was broken as stale); "
-                "run its deduplicate_run again before committing"
+    started = time.monotonic()
+    layout.check_run_id(run_id)
+    summary = committed_summary(store, run_id)
+    if summary is None:  # else a rerun: it takes no lease and commits nothing
+        with Lease(store, run_id, token=run_id, config=config.run) as lease:
+            _tidy(store, lease)
+            summary = committed_summary(store, run_id) or _deduplicate_and_commit(
+                store, lease, _read_staging(store, staging_keys), config, reprocess, started
             )
-        committed = _write_manifest(store, json.loads(store.get(f"staging/{run_id}/result.json")))
-    release_lock(store, LOCK_NAME, owner=run_id)
-    for key in store.list(f"staging/{run_id}/"):
-        store.delete(key)
-    return RunSummary.from_manifest(committed)
+        failpoint("lease.released")
+    _drop_staging(store, run_id)  # a rerun's extraction staged its pages again
+    return summary
 
 
-def _write_manifest(store: Store, result: dict[str, Any]) -> dict[str, Any]:
-    runs = index.committed_runs(store)
-    manifest = {
-        "schema_version": output.SCHEMA_VERSION,
-        "sequence": len(runs) + 1,
-        "committed_at": utc_iso(datetime.now(UTC)),
-        **result,
-    }
-    store.put(manifest_key(result["run_id"]), json.dumps(manifest, indent=1).encode())
-    index.record_commit(store, result["run_id"], result["objects"]["index"])
-    return manifest
+def _drop_staging(store: Store, run_id: str) -> None:
+    try:
+        for key in store.list(layout.staging_prefix(run_id)):
+            store.delete(key)
+    except StoreError as err:
+        log.warning("run %s committed; removing its staging objects failed: %s", run_id, err)
 
 
 def ingest(
@@ -287,35 +365,33 @@ def ingest(
     reprocess: bool = False,
     on_page: Callable[[], None] | None = None,
 ) -> RunSummary:
-    """The whole run on one machine: the same stages a scheduler runs, without staging objects.
+    """The whole run on one machine: the lease first (so a busy, read-only or unreachable store
+    fails before any cleaning), then extraction, dedup and the commit.
 
-    A run id that is already committed returns that run's summary and does nothing, also
-    when a run of the same id committed while this one waited for the lock.
+    A run id must be new: one that is committed, or in use by a live run, raises RunIdInUse;
+    the run id of a run that died before committing may be used again.
     """
     started = time.monotonic()
     config = config or Config()
-    run_id = run_id or new_run_id()
-    committed = _committed(store, run_id)
-    if committed is None:
+    run_id = layout.check_run_id(run_id or new_run_id())
+    _refuse_if_committed(store, run_id)
+    with Lease(store, run_id, token=secrets.token_hex(8), config=config.run) as lease:
+        failpoint("lease.taken")
+        _tidy(store, lease)
+        _refuse_if_committed(store, run_id)
         items = extract_files(list_inputs(inputs, s3_client), config, s3_client, on_page)
-        acquire_lock(store, LOCK_NAME, owner=run_id)
-        try:
-            committed = _committed(store, run_id)
-            if committed is None:
-                result = process(store, run_id, items, config, reprocess)
-                result["counts"]["seconds"] = round(time.monotonic() - started, 3)
-                committed = _write_manifest(store, result)
-        finally:
-            release_lock(store, LOCK_NAME, owner=run_id)
-    return RunSummary.from_manifest(committed)
+        summary = _deduplicate_and_commit(store, lease, items, config, reprocess, started)
+    failpoint("lease.released")
+    return summary
 
 
 __all__ = [
-    "LockBusy",
+    "LeaseBusy",
+    "LeaseLost",
+    "RunIdInUse",
     "RunSummary",
     "commit_run",
     "committed_summary",
-    "deduplicate_run",
     "extract_shard",
     "ingest",
     "new_run_id",

@@ -1,16 +1,15 @@
 """Object storage: a local folder (the embedded default) or S3-compatible storage.
 
-Both backends offer the same five operations over string keys, so every other
-module is written once. Writes are atomic (a reader sees the whole object or
-none) and `put_if_absent` is the one conditional write the run lock needs.
+Both backends offer the same operations over string keys, so every other module is
+written once; `pipeline.layout` says which keys. Writes are atomic (a reader sees the
+whole object or none) and `put_if_absent` is the one conditional write the run protocol
+needs (the lease and the commit log, docs/runs.md).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,10 +21,6 @@ DEFAULT_STORE = "./data/corpus"
 
 class StoreError(RuntimeError):
     """The store cannot be reached or refused an operation; the message says why."""
-
-
-class LockBusy(StoreError):
-    """Another run holds the lock."""
 
 
 class Store(Protocol):
@@ -59,12 +54,15 @@ class LocalStore:
     def _write_temp(self, path: Path, data: bytes) -> str:
         """Write to a temporary file beside `path`, synced to disk before it is renamed into
         place, so a manifest never names an object a power cut left empty."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as err:
+            raise StoreError(f"cannot write to the store folder {self.root}: {err.strerror}") from err
         return tmp
 
     def put(self, key: str, data: bytes) -> None:
@@ -181,14 +179,15 @@ def s3_client_config():  # a botocore Config
 
     Checksums are only sent when the API requires them: boto3 >= 1.36 sends them by
     default and some S3-compatible servers reject them. Retries and timeouts are bounded
-    so an unreachable store fails a run in seconds, not minutes.
+    so an unreachable store fails a run in seconds, not minutes; AWS_MAX_ATTEMPTS raises the
+    number of attempts for a flaky endpoint.
     """
     from botocore.config import Config
 
     return Config(
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
-        retries={"max_attempts": 5, "mode": "standard"},
+        retries={"max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS", "5")), "mode": "standard"},
         connect_timeout=10,
         read_timeout=60,
     )
@@ -214,58 +213,3 @@ def open_store(uri: str | None = None, s3_client=None) -> Store:
     if parsed.scheme and len(parsed.scheme) > 1:  # "C:" is a drive, not a scheme
         raise StoreError(f"unsupported store URI {uri!r}: use a folder, file:// or s3://")
     return LocalStore(uri)
-
-
-def _lock_key(name: str) -> str:
-    return f"locks/{name}.lock"
-
-
-def acquire_lock(
-    store: Store, name: str, owner: str, wait_seconds: float = 60.0, stale_seconds: float = 3600.0
-) -> None:
-    """Take the exclusive lock `name` for `owner` (a run id), waiting up to `wait_seconds`.
-
-    The lock is an object created with a conditional write, so it works on every store
-    and across machines. The same owner may take it again (a retried task). A lock
-    older than `stale_seconds` was left by a crashed run and is broken. Past the wait,
-    LockBusy names the run that holds it.
-    """
-    key = _lock_key(name)
-    body = json.dumps({"owner": owner, "since": time.time()}).encode()
-    deadline = time.monotonic() + wait_seconds
-    while not store.put_if_absent(key, body):
-        try:
-            holder = json.loads(store.get(key))
-        except (KeyError, ValueError):
-            continue  # released (or being written) while we looked: try again
-        if holder.get("owner") == owner:
-            return
-        if time.time() - holder.get("since", 0) > stale_seconds:
-            store.delete(key)
-            continue
-        if time.monotonic() >= deadline:
-            since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(holder.get("since", 0)))
-            raise LockBusy(
-                f"the {name!r} lock in {store.uri} is held by run {holder.get('owner')!r} since {since} UTC; "
-                f"waited {wait_seconds:.0f}s. Another run is writing: retry when it has finished."
-            )
-        time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
-
-
-def holds_lock(store: Store, name: str, owner: str) -> bool:
-    """Whether `owner` holds the lock `name` right now."""
-    try:
-        return json.loads(store.get(_lock_key(name))).get("owner") == owner
-    except (KeyError, ValueError):
-        return False
-
-
-def release_lock(store: Store, name: str, owner: str) -> None:
-    """Release the lock if `owner` holds it (releasing twice is harmless)."""
-    key = _lock_key(name)
-    try:
-        holder = json.loads(store.get(key))
-    except (KeyError, ValueError):
-        return
-    if holder.get("owner") == owner:
-        store.delete(key)

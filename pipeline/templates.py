@@ -1,12 +1,12 @@
 """Site templates remembered across runs, so a site's chrome is known before its next page.
 
-Each run writes one immutable object, `templates/run=<run_id>.json.gz`: per site, the
+Each run writes one immutable object, `layout.templates_key(run_id)`: per site, the
 short lines it saw as template and, for sites with few pages in the run, all their
 short lines, each with the number of pages it was on. Lines are stored as 8-byte
 digests of their word keys (`boilerplate.line_digest`): small, and no page text. Nothing is ever rewritten, so
 concurrent or retried runs cannot clobber each other (a retry writes the same bytes).
 Loading sums the counts of the newest committed runs, newest by commit order
-(`index.committed_runs`; run ids from the CLI and the DAGs do not sort in time), and a
+(`commits.committed_runs`; run ids from the CLI and the DAGs do not sort in time), and a
 line seen on enough pages overall is template. Only the newest `template_memory_runs`
 runs are read, which bounds both the time to load and how long a redesigned site's old
 chrome is remembered.
@@ -16,20 +16,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 from collections import Counter, defaultdict
 
+from pipeline import layout
 from pipeline.boilerplate import SiteLines
+from pipeline.commits import CommittedRun, committed_runs
 from pipeline.config import CleanConfig
-from pipeline.index import committed_runs
 from pipeline.store import Store
-
-PREFIX = "templates/"
-RUN_KEY = re.compile(r"^templates/run=(?P<run_id>[^/]+)\.json\.gz$")
-
-
-def templates_key(run_id: str) -> str:
-    return f"{PREFIX}run={run_id}.json.gz"
 
 
 def save_templates(store: Store, run_id: str, learned: SiteLines, config: CleanConfig | None = None) -> str:
@@ -43,16 +36,20 @@ def save_templates(store: Store, run_id: str, learned: SiteLines, config: CleanC
         if lines
     }
     data = json.dumps({"run_id": run_id, "sites": sites}, ensure_ascii=False, sort_keys=True).encode()
-    key = templates_key(run_id)
+    key = layout.templates_key(run_id)
     store.put(key, gzip.compress(data, mtime=0))
     return key
 
 
-def load_templates(store: Store, config: CleanConfig | None = None) -> dict[str, set[str]]:
-    """Site -> digests of lines seen as template on at least `template_memory_min_pages` pages."""
+def load_templates(
+    store: Store, config: CleanConfig | None = None, committed: list[CommittedRun] | None = None
+) -> dict[str, set[str]]:
+    """Site -> digests of lines seen as template on at least `template_memory_min_pages` pages,
+    over the `committed` runs (default: every committed run)."""
     config = config or CleanConfig()
-    saved = {match["run_id"] for key in store.list(PREFIX) if (match := RUN_KEY.match(key))}
-    run_keys = [templates_key(run["run_id"]) for run in committed_runs(store) if run["run_id"] in saved]
+    saved = {run_id for key in store.list(layout.TEMPLATES_PREFIX) if (run_id := layout.templates_run(key))}
+    runs = committed_runs(store) if committed is None else committed
+    run_keys = [layout.templates_key(run.run_id) for run in runs if run.run_id in saved]
     pages: dict[str, Counter] = defaultdict(Counter)
     for key in run_keys[-config.template_memory_runs :]:
         for site, lines in json.loads(gzip.decompress(store.get(key)))["sites"].items():

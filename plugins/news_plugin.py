@@ -19,7 +19,7 @@ from airflow.listeners import hookimpl
 from airflow.plugins_manager import AirflowPlugin
 from airflow.utils.state import TaskInstanceState
 
-from pipeline.corpus import landing_prefix, landing_prefixes
+from pipeline.layout import landing_prefix, landing_prefixes
 
 if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import REPO, run_cli
 
@@ -43,3 +49,47 @@ def test_problems_are_one_line_errors_not_tracebacks(tmp_path: Path) -> None:
         "ingest", "--input", "seeds", "--store", str(tmp_path / "c"), "--config", str(bad_config)
     )
     assert config.returncode == 2 and "unknown setting" in config.stderr
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a read-only bind mount (root ignores file permissions, not a read-only mount)."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        os.chmod(folder, 0o555)
+        yield folder
+        return
+    mounted = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {mounted.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(folder)], check=True)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_read_only_store_is_refused_before_any_cleaning(read_only_folder: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "ingest", "--input", "seeds", "--store", str(read_only_folder)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "PIPELINE_FAILPOINTS": "extract.page=raise"},
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "cannot write to the store folder" in result.stderr
+    assert "failpoint" not in result.stderr  # refused before the first page was cleaned
+
+
+def test_run_id_misuse_is_refused_with_one_line(tmp_path: Path) -> None:
+    store = str(tmp_path / "corpus")
+    assert run_cli("ingest", "--input", "seeds", "--store", store, "--run-id", "once").returncode == 0
+    again = run_cli("ingest", "--input", "seeds", "--store", store, "--run-id", "once")
+    assert again.returncode == 2 and again.stderr.count("\n") == 1
+    assert "run id 'once' is already committed" in again.stderr
+    evil = run_cli("ingest", "--input", "seeds", "--store", store, "--run-id", "../evil")
+    assert evil.returncode == 2 and evil.stderr.count("\n") == 1 and "is not allowed" in evil.stderr
+    assert not (tmp_path / "evil").exists()

@@ -1,25 +1,22 @@
-"""Reading the corpus as docs/corpus.md tells readers to, and the landing layout."""
+"""Reading the corpus as docs/corpus.md tells readers to."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from pipeline import output
+from pipeline import index, output
 from pipeline.config import Config
 from pipeline.corpus import (
     corpus_report,
     iter_articles,
     iter_lineage,
-    landing_prefix,
-    landing_prefixes,
     read_manifests,
 )
-from pipeline.runner import deduplicate_run, extract_shard, ingest
+from pipeline.runner import commit_run, extract_shard, ingest
 from pipeline.store import LocalStore, Store, open_store
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -30,31 +27,17 @@ def store(tmp_path: Path) -> LocalStore:
     return LocalStore(tmp_path / "corpus")
 
 
-def test_landing_prefix_is_the_utc_hour() -> None:
-    assert landing_prefix(datetime(2026, 11, 22, 5, 59)) == "landing/dt=2026-11-22/hour=05/"  # naive is UTC
-    berlin_morning = datetime(2026, 11, 22, 0, 30, tzinfo=timezone(timedelta(hours=1)))
-    assert landing_prefix(berlin_morning) == "landing/dt=2026-11-21/hour=23/"
-
-
-def test_landing_prefixes_cover_every_hour_of_the_window() -> None:
-    start = datetime(2026, 11, 21, 23, tzinfo=UTC)
-    assert landing_prefixes(start, start + timedelta(hours=1)) == ["landing/dt=2026-11-21/hour=23/"]
-    assert landing_prefixes(start, start + timedelta(hours=2)) == [
-        "landing/dt=2026-11-21/hour=23/",
-        "landing/dt=2026-11-22/hour=00/",
-    ]
-    assert landing_prefixes(start, start) == []
-
-
-def _write_run(store: Store, run_id: str, sequence: int, articles: list[dict], lineage: list[dict]) -> None:
-    """A committed run written by hand in the documented layout."""
+def _write_run(
+    store: Store, run_id: str, sequence: int, articles: list[dict], lineage: list[dict], key: str = ""
+) -> None:
+    """A committed run written by hand in the documented layout (`key`: where its manifest goes)."""
     keys = {
-        "articles": output.write_parts(store, f"articles/run={run_id}", articles),
-        "lineage": output.write_parts(store, f"lineage/run={run_id}", lineage),
+        "articles": output.write_parts(store, f"articles/run={run_id}", articles, 5000, "write.article_part"),
+        "lineage": output.write_parts(store, f"lineage/run={run_id}", lineage, 5000, "write.lineage_part"),
         "index": f"index/segments/{run_id}.npz",
     }
     manifest = {
-        "schema_version": "1.0",
+        "schema_version": "1.2",
         "run_id": run_id,
         "sequence": sequence,
         "committed_at": f"2026-11-22T0{sequence}:00:00Z",
@@ -68,7 +51,8 @@ def _write_run(store: Store, run_id: str, sequence: int, articles: list[dict], l
         },
         "objects": keys,
     }
-    store.put(f"runs/{run_id}/manifest.json", json.dumps(manifest).encode())
+    store.put(keys["index"], index.encode_segment([], [], shingle_words=Config().dedup.shingle_words))
+    store.put(key or f"commits/{sequence:012d}.json", json.dumps(manifest).encode())
 
 
 def test_later_record_of_a_story_supersedes_the_earlier_one(store: LocalStore) -> None:
@@ -89,16 +73,33 @@ def test_later_record_of_a_story_supersedes_the_earlier_one(store: LocalStore) -
     assert sorted((a["id"], a["title"]) for a in iter_articles(store)) == [("s_1", "new"), ("s_2", "other")]
 
 
-def test_objects_of_an_uncommitted_run_are_invisible(store: LocalStore) -> None:
+def test_objects_of_an_uncommitted_run_are_invisible(
+    store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import commits
+
     config = Config()
     ingest([str(SEEDS)], store, run_id="committed", config=config)
     staged = extract_shard([str(SEEDS / "000_44712f9b74aee763.txt")], store, "in-flight", 0, config)
-    deduplicate_run(store, "in-flight", [staged], config, reprocess=True)  # writes objects, no manifest yet
+
+    def power_cut(*args: object) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(commits, "append", power_cut)
+    with pytest.raises(RuntimeError, match="power cut"):  # every object written, no commit
+        commit_run(store, "in-flight", [staged], config, reprocess=True)
 
     assert store.list("lineage/run=in-flight/")
     assert [manifest["run_id"] for manifest in read_manifests(store)] == ["committed"]
     assert {row["run_id"] for row in iter_lineage(store)} == {"committed"}
     assert {article["run_id"] for article in iter_articles(store)} == {"committed"}
+
+
+def test_manifests_of_a_store_written_before_the_commit_log_are_adopted(store: LocalStore) -> None:
+    article = {"id": "s_9", "title": "t", "source": "a.example"}
+    _write_run(store, "old", 1, [article], [], "runs/old/manifest.json")
+    ingest([str(SEEDS)], store, run_id="new")
+    assert [(m["run_id"], m["sequence"]) for m in read_manifests(store)] == [("old", 1), ("new", 2)]
 
 
 def test_report_counts_sources_duplicates_and_biggest_stories(store: LocalStore, tmp_path: Path) -> None:

@@ -1,13 +1,12 @@
-"""Both store backends behave the same; the run lock excludes a second run."""
+"""Both store backends behave the same (the lease is tested in test_lease.py)."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
-from pipeline.store import LocalStore, LockBusy, Store, StoreError, acquire_lock, open_store, release_lock
+from pipeline.store import LocalStore, Store, StoreError, open_store
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -39,33 +38,6 @@ def test_put_if_absent_creates_once(store: Store) -> None:
     assert store.get("locks/x") == b"first"
 
 
-def test_lock_excludes_another_run_and_names_the_holder(store: Store) -> None:
-    acquire_lock(store, "index", owner="run-a")
-    acquire_lock(store, "index", owner="run-a")  # a retried task of the same run
-    with pytest.raises(LockBusy, match="run-a"):
-        acquire_lock(store, "index", owner="run-b", wait_seconds=0.2)
-    release_lock(store, "index", owner="run-b")  # not the holder: no effect
-    with pytest.raises(LockBusy):
-        acquire_lock(store, "index", owner="run-b", wait_seconds=0.1)
-    release_lock(store, "index", owner="run-a")
-    acquire_lock(store, "index", owner="run-b", wait_seconds=0.1)
-
-
-def test_waiting_run_gets_the_lock_when_released(store: Store) -> None:
-    acquire_lock(store, "index", owner="run-a")
-    timer = threading.Timer(0.3, release_lock, args=(store, "index", "run-a"))
-    timer.start()
-    acquire_lock(store, "index", owner="run-b", wait_seconds=10)
-    timer.join()
-    assert b"run-b" in store.get("locks/index.lock")
-
-
-def test_stale_lock_of_a_crashed_run_is_broken(store: Store) -> None:
-    acquire_lock(store, "index", owner="crashed")
-    acquire_lock(store, "index", owner="next", wait_seconds=0.1, stale_seconds=0.0)
-    assert b"next" in store.get("locks/index.lock")
-
-
 def test_keys_cannot_escape_a_local_store(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="escapes"):
         LocalStore(tmp_path / "store").put("../outside", b"x")
@@ -91,3 +63,4 @@ def test_store_uris(tmp_path: Path) -> None:
     assert open_store((tmp_path / "b").as_uri()).uri == (tmp_path / "b").as_uri()
     with pytest.raises(StoreError, match="unsupported"):
         open_store("ftp://host/path")
+

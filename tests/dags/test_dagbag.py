@@ -29,7 +29,6 @@ def test_ingest_runs_over_data_intervals_one_at_a_time(dagbag) -> None:
         "fetch_source",
         "find_inputs",
         "extract_shard",
-        "deduplicate_run",
         "commit_run",
     ]
     for task_id in ("discover_source", "fetch_source", "extract_shard"):

@@ -12,8 +12,8 @@ def test_plugin_is_registered_with_its_macros_and_listener(airflow_db) -> None:
     assert plugins_manager.get_import_errors() == {}
     info = {plugin["name"]: plugin for plugin in plugins_manager.get_plugin_info()}
     assert info["news_pipeline"]["macros"] == [
-        "pipeline.corpus.landing_prefix",
-        "pipeline.corpus.landing_prefixes",
+        "pipeline.layout.landing_prefix",
+        "pipeline.layout.landing_prefixes",
     ]
     assert info["news_pipeline"]["listeners"] == ["news_plugin.FailedRunListener"]
 

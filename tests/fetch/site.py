@@ -59,8 +59,8 @@ VOCABULARY = (
 )
 
 
-# Why each page of the site that fails is rejected in the lineage: the fetch outcome, else (a redirect
-# hop) the answer's status.
+# Why each page of the site that fails is rejected: the fetch outcome, else (a redirect hop) the
+# answer's status. In the lineage an `http_<status>` outcome is the reason `http_status`.
 REJECTED_REASONS = {
     "/private/secret": "robots_disallowed",
     "/missing": "http_404",
@@ -71,6 +71,9 @@ REJECTED_REASONS = {
     "/loop/a": "redirect_loop",
     "/loop/b": "redirect",
     "/moved": "redirect",
+}
+LINEAGE_REASONS = {
+    path: "http_status" if reason.startswith("http_") else reason for path, reason in REJECTED_REASONS.items()
 }
 
 

@@ -8,13 +8,21 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from pipeline.config import LimitsConfig
 from pipeline.fetch import FetchContext, FetchSummary, discover, fetch_sources, fetch_urls, load_sources
 from pipeline.fetch import archive as archive_module
 from pipeline.fetch.state import STATE_PREFIX
 from pipeline.records import RawPage, Rejection
 from pipeline.sources import read_warc
 from pipeline.store import LocalStore
-from tests.fetch.site import QUICK_OPTIONS, REJECTED_REASONS, FixtureSite, quick_source, sources_yaml
+from tests.fetch.site import (
+    LINEAGE_REASONS,
+    QUICK_OPTIONS,
+    REJECTED_REASONS,
+    FixtureSite,
+    quick_source,
+    sources_yaml,
+)
 
 RUN, NEXT_RUN = "20240501T060000Z", "20240502T060000Z"
 
@@ -29,7 +37,7 @@ def read_back(store: LocalStore, keys: list[str]) -> list[RawPage | Rejection]:
     items: list[RawPage | Rejection] = []
     for key in keys:
         with open(store.location(key), "rb") as stream:
-            items.extend(read_warc(stream, 10_000_000, archive=key))
+            items.extend(read_warc(stream, LimitsConfig(), archive=key))
     return items
 
 
@@ -82,7 +90,7 @@ def test_fetches_the_site_and_archives_every_answer(
     # One rejection per URL: the fetch outcome where there is one, else the response's status.
     rejected = [item for item in items if isinstance(item, Rejection)]
     assert len(rejected) == len({item.url for item in rejected})
-    assert {item.url.removeprefix(site.url): item.reason for item in rejected} == REJECTED_REASONS
+    assert {item.url.removeprefix(site.url): item.reason for item in rejected} == LINEAGE_REASONS
     page = next(i for i in items if isinstance(i, RawPage) and i.url.endswith("/articles/1"))
     assert page.content_type == "text/html" and page.charset == "utf-8" and b"<article>" in page.content
 
