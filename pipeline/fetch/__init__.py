@@ -16,9 +16,10 @@ one-machine path. The written WARCs (`FetchSummary.warc_keys`) are ingest's inpu
 from pipeline.fetch.context import FetchContext
 from pipeline.fetch.discover import Discovery, discover
 from pipeline.fetch.pending import mark_ingested, pending_archives
-from pipeline.fetch.politeness import Politeness, SharedStateError, open_politeness
+from pipeline.fetch.politeness import Politeness, SharedStateError
 from pipeline.fetch.progress import FetchProgress, RichFetchProgress
 from pipeline.fetch.run import fetch_sources, fetch_urls
+from pipeline.fetch.shared_state import open_politeness
 from pipeline.fetch.sources_file import FetchOptions, Source, SourcesError, load_sources
 from pipeline.fetch.summary import FetchSummary
 

@@ -4,8 +4,8 @@ One `Politeness` is shared by everything fetching in a process, so two sources o
 same host still share that host's budget. Hosts are identified by origin
 (scheme://host:port), the unit robots.txt applies to.
 
-The budget lives in process memory by default. `open_politeness(redis_url)` keeps it in
-Redis instead (pipeline/fetch/shared_state.py), so that many processes and machines (mapped
+The budget lives in process memory by default. `open_politeness(redis_url)` (in
+pipeline/fetch/shared_state.py) keeps it in Redis instead, so that many processes and machines (mapped
 Airflow tasks, Celery workers) share each host's spacing, cap and robots.txt. The fetch
 code sees the same `HostThrottle` and `RobotsCache` interface either way.
 """
@@ -167,14 +167,3 @@ class Politeness:
     throttle: HostThrottle = field(default_factory=LocalThrottle)
     robots: RobotsCache = field(default_factory=RobotsCache)
 
-
-def open_politeness(redis_url: str | None = None) -> Politeness:
-    """In-process politeness, or with `redis_url` one shared through that Redis database.
-
-    Raises `SharedStateError` (a ConnectionError) when Redis cannot be reached, before any fetching.
-    """
-    if not redis_url:
-        return Politeness()
-    from pipeline.fetch.shared_state import redis_politeness
-
-    return redis_politeness(redis_url)

@@ -229,3 +229,13 @@ def redis_politeness(redis_url: str, lease: float = SLOT_LEASE_SECONDS) -> Polit
     with state.errors():
         client.ping()
     return Politeness(RedisThrottle(state, lease), RedisRobotsCache(state))
+
+
+def open_politeness(redis_url: str | None = None) -> Politeness:
+    """In-process politeness, or with `redis_url` one shared through that Redis database.
+
+    Raises `SharedStateError` (a ConnectionError) when Redis cannot be reached, before any fetching.
+    """
+    if not redis_url:
+        return Politeness()
+    return redis_politeness(redis_url)
