@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from pipeline import layout
 from pipeline.config import LimitsConfig
-from pipeline.fetch import FetchSummary, discover, fetch_sources, fetch_urls, load_sources
+from pipeline.fetch import FetchContext, FetchSummary, discover, fetch_sources, fetch_urls, load_sources
 from pipeline.fetch import archive as archive_module
-from pipeline.fetch.state import STATE_PREFIX
 from pipeline.records import RawPage, Rejection
 from pipeline.sources import read_warc
 from pipeline.store import LocalStore
@@ -58,7 +58,7 @@ def failure_records(store: LocalStore, keys: list[str]) -> dict[str, str]:
 def test_fetches_the_site_and_archives_every_answer(
     site: FixtureSite, store: LocalStore, tmp_path: Path
 ) -> None:
-    summary = fetch_sources(site_sources(site, tmp_path), store, RUN, allow_private=True)
+    summary = fetch_sources(site_sources(site, tmp_path), FetchContext(store, RUN, allow_private=True))
 
     assert summary.documents == 4  # feed, sitemap index, news sitemap, gzipped archive sitemap
     assert summary.discovered == 13 + 5  # the repeated feed link (#comments) counts once
@@ -109,10 +109,10 @@ def test_fetches_the_site_and_archives_every_answer(
 
 def test_second_run_refetches_nothing_unchanged(site: FixtureSite, store: LocalStore, tmp_path: Path) -> None:
     sources = site_sources(site, tmp_path)
-    first = fetch_sources(sources, store, RUN, allow_private=True)
+    first = fetch_sources(sources, FetchContext(store, RUN, allow_private=True))
     hits_after_first = site.hits.copy()
 
-    second = fetch_sources(sources, store, NEXT_RUN, allow_private=True)
+    second = fetch_sources(sources, FetchContext(store, NEXT_RUN, allow_private=True))
 
     assert second.fetched == 0 and second.documents == 0
     assert second.not_modified == 4  # feed and index by ETag, news sitemap by ETag, archive by Last-Modified
@@ -137,8 +137,8 @@ def test_second_run_refetches_nothing_unchanged(site: FixtureSite, store: LocalS
 
 def test_reprocess_fetches_everything_again_unconditionally(site: FixtureSite, store: LocalStore) -> None:
     sources = [quick_source("fixture-sitemap", "sitemap", f"{site.url}/sitemap_index.xml")]
-    first = fetch_sources(sources, store, RUN, allow_private=True)
-    again = fetch_sources(sources, store, NEXT_RUN, allow_private=True, reprocess=True)
+    first = fetch_sources(sources, FetchContext(store, RUN, allow_private=True))
+    again = fetch_sources(sources, FetchContext(store, NEXT_RUN, allow_private=True, reprocess=True))
     assert again.documents == 3 and again.not_modified == 0 and again.skipped_seen == 0
     assert again.fetched == first.fetched == 5
     assert site.hits["/articles/4"] == 2 and site.hits["/news-sitemap.xml"] == 2
@@ -147,9 +147,9 @@ def test_reprocess_fetches_everything_again_unconditionally(site: FixtureSite, s
 def test_max_pages_leaves_the_rest_for_the_next_run(site: FixtureSite, store: LocalStore) -> None:
     urls = [f"{site.url}/articles/{n}" for n in range(1, 6)]
     source = quick_source("listed", "urls", *urls, max_pages=2)
-    first = fetch_urls(source, urls, store, RUN, allow_private=True)
+    first = fetch_urls(source, urls, FetchContext(store, RUN, allow_private=True))
     assert (first.fetched, first.over_limit) == (2, 3)
-    second = fetch_urls(source, urls, store, NEXT_RUN, allow_private=True)
+    second = fetch_urls(source, urls, FetchContext(store, NEXT_RUN, allow_private=True))
     assert (second.fetched, second.skipped_seen, second.over_limit) == (2, 2, 1)
     assert all(site.hits[f"/articles/{n}"] == 1 for n in range(1, 5))
 
@@ -162,9 +162,9 @@ def test_url_lists_are_normalised_and_bad_urls_recorded(site: FixtureSite, store
         "nonsense",
     ]
     source = quick_source("listed", "urls", *listed)
-    found = discover(source, store, RUN, allow_private=True)
+    found = discover(source, FetchContext(store, RUN, allow_private=True))
     assert found.urls == [f"{site.url}/articles/1", "ftp://example.org/file", "nonsense"]
-    summary = fetch_urls(source, found.urls, store, RUN, allow_private=True)
+    summary = fetch_urls(source, found.urls, FetchContext(store, RUN, allow_private=True))
     assert summary.fetched == 1 and summary.failed == {"bad_url": 2}
     assert site.hits["/articles/1"] == 1
     assert set(failure_records(store, summary.warc_keys).values()) == {"bad_url"}
@@ -173,8 +173,8 @@ def test_url_lists_are_normalised_and_bad_urls_recorded(site: FixtureSite, store
 def test_mapped_tasks_compose_like_fetch_sources(site: FixtureSite, store: LocalStore) -> None:
     """discover -> fetch_urls per source, as a scheduler runs them, summaries merged from dicts."""
     source = quick_source("fixture-sitemap", "sitemap", f"{site.url}/sitemap_index.xml")
-    found = discover(source, store, RUN, allow_private=True)
-    fetched = fetch_urls(source, found.urls, store, RUN, allow_private=True)
+    found = discover(source, FetchContext(store, RUN, allow_private=True))
+    fetched = fetch_urls(source, found.urls, FetchContext(store, RUN, allow_private=True))
     total = FetchSummary.from_dict(found.summary.to_dict()).merge(FetchSummary.from_dict(fetched.to_dict()))
     assert total.documents == 3 and total.discovered == 5 and total.fetched == 5
     assert total.warc_keys == fetched.warc_keys
@@ -185,8 +185,12 @@ def test_a_repeated_task_adds_parts_and_reports_the_earlier_ones(
     site: FixtureSite, store: LocalStore
 ) -> None:
     urls = [f"{site.url}/articles/{n}" for n in range(1, 4)]
-    first = fetch_urls(quick_source("listed", "urls", *urls[:2]), urls[:2], store, RUN, allow_private=True)
-    retry = fetch_urls(quick_source("listed", "urls", *urls), urls, store, RUN, allow_private=True)
+    first = fetch_urls(
+        quick_source("listed", "urls", *urls[:2]), urls[:2], FetchContext(store, RUN, allow_private=True)
+    )
+    retry = fetch_urls(
+        quick_source("listed", "urls", *urls), urls, FetchContext(store, RUN, allow_private=True)
+    )
     assert len(first.warc_keys) == 1 and len(retry.warc_keys) == 2
     assert retry.warc_keys[0] == first.warc_keys[0]  # an earlier attempt's pages are not orphaned
     assert len(read_back(store, retry.warc_keys)) == 3
@@ -196,8 +200,10 @@ def test_sources_whose_names_share_a_prefix_keep_their_own_parts(
     site: FixtureSite, store: LocalStore
 ) -> None:
     first, second = f"{site.url}/articles/1", f"{site.url}/articles/2"
-    fetch_urls(quick_source("wire-2", "urls", second), [second], store, RUN, allow_private=True)
-    wire = fetch_urls(quick_source("wire", "urls", first), [first], store, RUN, allow_private=True)
+    fetch_urls(quick_source("wire-2", "urls", second), [second], FetchContext(store, RUN, allow_private=True))
+    wire = fetch_urls(
+        quick_source("wire", "urls", first), [first], FetchContext(store, RUN, allow_private=True)
+    )
     assert wire.warc_keys == [f"raw/dt=2024-05-01/{RUN}-wire-0000.warc.gz"]
 
 
@@ -206,10 +212,12 @@ def test_large_runs_are_split_into_parts_and_states_follow_them(
 ) -> None:
     monkeypatch.setattr(archive_module, "PART_BYTES", 1)  # every URL closes a part
     urls = [f"{site.url}/articles/{n}" for n in range(1, 5)]
-    summary = fetch_urls(quick_source("listed", "urls", *urls), urls, store, RUN, allow_private=True)
+    summary = fetch_urls(
+        quick_source("listed", "urls", *urls), urls, FetchContext(store, RUN, allow_private=True)
+    )
     assert len(summary.warc_keys) == 4 and len(set(summary.warc_keys)) == 4
     assert len(read_back(store, summary.warc_keys)) == 4
-    assert len(store.list(STATE_PREFIX)) == 4
+    assert len(store.list(layout.FETCH_STATE_PREFIX)) == 4
 
 
 @pytest.mark.parametrize("run_id", ["20240501T060000Z", "news_ingest-20240501T0500Z"])
