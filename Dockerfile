@@ -10,4 +10,5 @@ RUN pip install --no-cache-dir "apache-airflow==3.3.2" -r /opt/news/requirements
 COPY --chown=airflow:root pipeline/ /opt/news/pipeline/
 COPY --chown=airflow:root dags/ /opt/airflow/dags/
 COPY --chown=airflow:root plugins/ /opt/airflow/plugins/
-ENV PYTHONPATH=/opt/news
+# The DAG folder too: the api-server's news_views plugin opens the store with dags/news_common.py.
+ENV PYTHONPATH=/opt/news:/opt/airflow/dags

@@ -2,7 +2,8 @@
 
 Exit codes: 0 the run committed (rejected pages included; a cleanup after the commit that
 failed is only a warning), 2 a usage, input or store problem, a busy store, or a run id in use
-(said in one line, no traceback). docs/runs.md has the details.
+(said in one line, no traceback). docs/runs.md has the details. `report` exits 2 for a store
+without committed runs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import (
@@ -37,6 +39,8 @@ from pipeline.fetch import (
     pending_archives,
 )
 from pipeline.fetch.progress import GROUPS as FETCH_GROUPS
+from pipeline.report import run_report
+from pipeline.report_html import standalone_page
 from pipeline.runner import RunIdInUse, RunSummary, committed_summary, ingest, new_run_id
 from pipeline.sources import InputError
 from pipeline.store import DEFAULT_STORE, Store, StoreError, open_store
@@ -137,6 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument(
         "--per-host", action="store_true", help="progress and summary per host as well as for the run"
     )
+    report = commands.add_parser(
+        "report",
+        help="write what the committed runs did as one HTML page",
+        description="Write the runs report: each committed run's counts, duration and throughput, charts "
+        "of pages, duplicate rate and rejection rate over time, and rejected pages by reason with sample "
+        "URLs. The page is one self-contained file (chart library and data inlined): open it in any "
+        "browser, no server or network needed.",
+    )
+    report.add_argument(
+        "--store", default=DEFAULT_STORE, metavar="URI", help=f"the store to read (default: {DEFAULT_STORE})"
+    )
+    report.add_argument("--html", required=True, metavar="FILE", help="where to write the page")
     return parser
 
 
@@ -253,11 +269,30 @@ def run_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_report(args: argparse.Namespace) -> int:
+    store = open_store(args.store)
+    figures = run_report(store)
+    if not figures["runs"]:
+        console.print(f"error: {store.uri} has no committed runs to report on")
+        return 2
+    Path(args.html).write_text(standalone_page(figures), encoding="utf-8")
+    runs = len(figures["runs"])
+    console.print(f"wrote {args.html}: {runs} runs of {store.uri}", markup=False, highlight=False)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "ingest": run_ingest,
+    "fetch": run_fetch,
+    "report": write_report,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")  # one line each
     try:
-        return run_fetch(args) if args.command == "fetch" else run_ingest(args)
+        return COMMANDS[args.command](args)
     except (StoreError, InputError, ValueError, OSError) as err:
         console.print(f"error: {err}", markup=False, highlight=False)
         return 2
