@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import subprocess
@@ -96,7 +97,10 @@ def s3_bucket(s3_env: str, request: pytest.FixtureRequest) -> str:
     """A fresh, empty bucket per test; its name is returned."""
     from pipeline.store import make_s3_client
 
-    name = "news-" + re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
+    # The readable part is cut short (63 characters at most), so a hash of the whole test id
+    # keeps the parameters of one test from sharing a bucket.
+    readable = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
+    name = f"news-{readable}-{hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]}"
     make_s3_client().create_bucket(Bucket=name)
     return name
 
