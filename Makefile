@@ -27,6 +27,7 @@ test: $(INSTALLED) system-deps lint
 bench: $(INSTALLED)
 	$(PY) bench/dedup.py --dataset ../shared/eval/syndication-dev
 	$(PY) bench/extraction.py --dataset ../shared/eval/extraction-dev
+	$(PY) bench/chaos.py
 
 constraints: $(INSTALLED)
 	{ head -n 2 constraints.txt; $(PY) -m pip freeze --exclude-editable; } > constraints.new

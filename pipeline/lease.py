@@ -155,7 +155,7 @@ class Lease:
                 who = holder.describe() if holder else "another run"
                 raise LeaseBusy(
                     f"the store {self.store.uri} is busy: {who} holds its lease; waited "
-                    f"{self.config.lease_wait_seconds:.0f}s. Retry when it has finished."
+                    f"{self.config.lease_wait_seconds:g}s. Retry when it has finished."
                 )
             time.sleep(0.2 if dead else min(1.0, self.config.lease_heartbeat_seconds / 2))
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,25 +51,42 @@ def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A real S3 API over HTTP: moto's server mode bound to 127.0.0.1 on a free port."""
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """A real S3 API over HTTP: moto's server mode bound to 127.0.0.1 on a free port; yields its URL.
+    (The chaos benchmark starts one too.)"""
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    try:
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def s3_environment(endpoint: str) -> dict[str, str]:
+    """Standard AWS environment variables pointing boto3 at a moto server."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
 def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Standard AWS environment variables pointing boto3 at the moto server."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    """The AWS environment of `s3_environment`, for this test and the processes it starts."""
+    for name, value in s3_environment(moto_endpoint).items():
+        monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return moto_endpoint
@@ -78,7 +97,10 @@ def s3_bucket(s3_env: str, request: pytest.FixtureRequest) -> str:
     """A fresh, empty bucket per test; its name is returned."""
     from pipeline.store import make_s3_client
 
-    name = "news-" + re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
+    # The readable part is cut short (63 characters at most), so a hash of the whole test id
+    # keeps the parameters of one test from sharing a bucket.
+    readable = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
+    name = f"news-{readable}-{hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]}"
     make_s3_client().create_bucket(Bucket=name)
     return name
 

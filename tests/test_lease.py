@@ -57,7 +57,7 @@ def test_a_lease_names_its_holder_and_is_released(store: Store) -> None:
 def test_a_live_holder_makes_the_next_run_wait_then_give_up_naming_it(store: Store) -> None:
     with Lease(store, "run-a", "token-a", QUICK):
         started = time.monotonic()
-        with pytest.raises(LeaseBusy, match=r"busy: run 'run-a' \(pid \d+ on .*holds its lease; waited 0s"):
+        with pytest.raises(LeaseBusy, match=r"busy: run 'run-a' \(pid \d+ on .*holds its lease; waited 0.5s"):
             Lease(store, "run-b", "token-b", QUICK).acquire()
         assert time.monotonic() - started >= QUICK.lease_wait_seconds
 

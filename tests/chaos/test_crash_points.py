@@ -21,10 +21,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipeline.corpus import read_manifests
 from pipeline.failpoints import NAMES
-from pipeline.store import open_store
-from tests.chaos.runs import PAGES, Run, placed, survivors
+from tests.chaos.runs import PAGES, Run, crash_and_rerun, lost_and_doubled, survivors
 from tests.conftest import REPO
 
 WRITE_POINTS = {"write.article_part", "write.lineage_part"}
@@ -40,23 +38,19 @@ def check_crash_and_rerun(
 ) -> None:
     uninterrupted, expected_rows, expected_stories = reference
 
-    uri = make_store(f"killed-{point}")
-    killed = Run(uri, crawl, settings, env, failpoint=point)
+    outcome = crash_and_rerun(point, make_store(f"killed-{point}"), crawl, settings, env)
+    killed, rerun = outcome.killed, outcome.rerun
     assert killed.returncode == -signal.SIGKILL, (point, killed.returncode, killed.stderr)
-    assert survivors(killed.session) == [], f"processes of the run killed at {point} survived it"
-
-    rerun = Run(uri, crawl, settings, env)
+    assert outcome.orphans == [], f"processes of the run killed at {point} survived it"
     assert rerun.returncode == 0, (point, rerun.stderr)
+    assert outcome.rerun_delay is not None and outcome.rerun_delay < 10, (point, outcome.rerun_delay)
     waited = rerun.seconds - uninterrupted.seconds
     assert waited < 10, f"the rerun waited ({waited:.1f}s more than an uninterrupted run) after {point}"
     if point != "lease.released":
         assert "took over the lease of run" in rerun.stderr, rerun.stderr
-    store = open_store(uri)
-    rows, stories = placed(store)
-    assert set(rows) == set(expected_rows) and set(rows.values()) == {1}, f"lost or doubled after {point}"
-    assert stories == expected_stories, point
-    counts = [manifest["counts"] for manifest in read_manifests(store)]
-    assert all(c["pages_in"] == PAGES for c in counts)  # each committed run accounted for every page
+    assert lost_and_doubled(outcome.rows, expected_rows) == (0, 0), f"lost or doubled after {point}"
+    assert outcome.stories == expected_stories, point
+    assert all(pages == PAGES for pages in outcome.pages_in)  # each committed run accounted for every page
 
 
 @pytest.mark.parametrize("point", NAMES)

@@ -2,7 +2,8 @@
 
 `write_zoo` writes the inputs into a folder and returns, per input, the lineage rows it may
 cause and the outcomes acceptable for each: a rejection reason (pipeline.records.Reason), or
-STORED for a page that must become an article or a copy of one. The bombs are built in
+STORED for a page that must become an article or a copy of one. `problems` judges a run's
+lineage against that. The bombs are built in
 well under a second: after a full flush deflate forgets what came before, so every copy of
 a block of zeros compresses to the same bytes and the compressed file is those bytes
 repeated (`repeated_gzip`).
@@ -17,7 +18,8 @@ import socket
 import struct
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -450,3 +452,72 @@ def write_zoo(folder: Path, seeds: list[Path]) -> list[Expected]:
         (folder / name).mkdir()
         expected += write(folder / name)
     return expected
+
+
+# --- judging a run's lineage -----------------------------------------------------------------------
+
+
+def outcome(row: dict) -> str:
+    """STORED, or the reason a lineage row gives for the page's rejection."""
+    return (
+        STORED
+        if row["status"] in ("canonical", "duplicate")
+        else row["reason"] or f"{row['status']}, no reason"
+    )
+
+
+def hostile(zoo: list[Expected]) -> list[Expected]:
+    """The inputs that may be rejected (the rest are good pages in disguise)."""
+    return [case for case in zoo if any(outcomes != {STORED} for outcomes in case.rows.values())]
+
+
+def good_pages(zoo: list[Expected], seeds: list[Path]) -> set[str]:
+    """URLs of the pages that must be stored: the seeds and their re-dressed copies."""
+    must_store = {url for case in zoo for url, outcomes in case.rows.items() if outcomes == {STORED}}
+    return must_store | {url_of(seed) for seed in seeds}
+
+
+def problems_of(expected: Expected, rows: dict[str, list[dict]], story_of_seed: dict[str, str]) -> list[str]:
+    """What is wrong with the rows an input caused, if anything."""
+    found = {url: rows.get(url, []) for url in expected.rows}
+    if not any(found.values()):
+        return [f"{expected.case}: no lineage row (expected one of {sorted(expected.rows)})"]
+    problems = []
+    for url, url_rows in found.items():
+        if len(url_rows) > 1:
+            problems.append(f"{expected.case}: {len(url_rows)} rows for {url}")
+        for row in url_rows:
+            if outcome(row) not in expected.rows[url]:
+                problems.append(
+                    f"{expected.case}: {outcome(row)!r} ({row.get('detail')}), expected one of "
+                    f"{sorted(expected.rows[url])}"
+                )
+            elif (
+                outcome(row) == STORED
+                and expected.copy_of
+                and row["article_id"] != story_of_seed.get(expected.copy_of)
+            ):
+                problems.append(f"{expected.case}: stored, but not in the story of {expected.copy_of}")
+    return problems
+
+
+def problems(zoo: list[Expected], seeds: list[Path], lineage: Iterable[dict]) -> list[str]:
+    """Everything wrong with the lineage of one run over the zoo and the seeds: a seed not stored
+    exactly once, an input without its row or with a wrong one, a row nobody expected."""
+    rows: dict[str, list[dict]] = defaultdict(list)
+    for row in lineage:
+        rows[row["url"]].append(row)
+    found = []
+    story_of_seed = {}
+    for seed in seeds:
+        seed_rows = rows.get(url_of(seed), [])
+        if [outcome(row) for row in seed_rows] != [STORED]:
+            found.append(f"seed {seed.name}: {[outcome(row) for row in seed_rows]}, expected [{STORED!r}]")
+        else:
+            story_of_seed[url_of(seed)] = seed_rows[0]["article_id"]
+    found += [problem for expected in zoo for problem in problems_of(expected, rows, story_of_seed)]
+    known = {url_of(seed) for seed in seeds} | {url for expected in zoo for url in expected.rows}
+    found += [
+        f"a row nobody expected: {url} {[outcome(row) for row in rows[url]]}" for url in set(rows) - known
+    ]
+    return found

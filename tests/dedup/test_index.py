@@ -146,7 +146,7 @@ def two_runs_at_once(store: Store, gate: Gate, tmp_path: Path, write_warc) -> No
     second = threading.Thread(target=run_staged, args=(store, "run-b", staging["run-b"], errors))
     second.start()
     impatient = CONFIG.run.model_copy(update={"lease_wait_seconds": 0.2})
-    with pytest.raises(LeaseBusy, match=r"run 'run-a' .* holds its lease; waited 0s\. Retry when"):
+    with pytest.raises(LeaseBusy, match=r"run 'run-a' .* holds its lease; waited 0.2s\. Retry when"):
         Lease(store, "run-c", "c", impatient).acquire()
     assert commits.committed_runs(store) == []  # B is waiting, not committing beside A
     gate.release.set()
