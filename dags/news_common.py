@@ -107,6 +107,23 @@ def extract_processes(config: Config) -> Config:
     return config.model_copy(update={"clean": config.clean.model_copy(update={"workers": processes})})
 
 
+def spare_workers_the_airflow_cli() -> None:
+    """Let the cleaning workers start without importing Airflow.
+
+    They start from a forkserver, and multiprocessing runs the parent's main script again in
+    each of them (as `__mp_main__`) unless the main module was started by name (`python -m`).
+    In a task process that script is the `airflow` CLI: importing Airflow there fails (task
+    processes get no metadata DB) and every worker dies ("All workers expired"). The workers
+    only run `pipeline` functions, so they need nothing from it: without the script's path
+    multiprocessing skips it.
+    """
+    import sys
+
+    main = sys.modules["__main__"]
+    if getattr(main, "__spec__", None) is None and hasattr(main, "__file__"):
+        del main.__file__
+
+
 def fetch_politeness() -> Politeness:
     """Per-host spacing, concurrency caps and robots.txt for a fetch task: shared by every task and
     worker through the Redis database named by the `news_redis_url` Variable, else kept in the task.
@@ -146,6 +163,7 @@ def extract_shard(pipeline_run: str, shard: int, inputs: list[str]) -> str:
 
     store, client = connect(inputs)
     config = extract_processes(pipeline_config())
+    spare_workers_the_airflow_cli()
     return runner.extract_shard(inputs, store, pipeline_run, shard, config, s3_client=client)
 
 
