@@ -171,7 +171,8 @@ def is_news(summary: RunSummary, run_started: datetime) -> bool:
     """Whether subscribers should hear of this commit: yes when this DAG run made it (in this
     attempt, or in an earlier attempt that died before reporting success); no when it was there
     before the run started (a cleared task, a rerun or a second run of a committed interval)."""
-    return not summary.replay or datetime.fromisoformat(summary.committed_at) >= run_started
+    committed = datetime.fromisoformat(summary.committed_at)  # to the second
+    return not summary.replay or committed >= run_started.replace(microsecond=0)
 
 
 @task(outlets=[news_corpus_commits], execution_timeout=timedelta(hours=1))

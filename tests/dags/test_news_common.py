@@ -67,3 +67,18 @@ def test_extract_processes_refuses_a_bad_variable(airflow_db, monkeypatch) -> No
     monkeypatch.setenv("AIRFLOW_VAR_NEWS_EXTRACT_PROCESSES", "0")
     with pytest.raises(AirflowFailException, match="news_extract_processes must be a whole number >= 1"):
         extract_processes(load_config(None))
+
+
+def test_only_a_commit_made_by_the_run_itself_is_news(airflow_db) -> None:
+    from datetime import UTC, datetime
+
+    from news_common import is_news
+
+    from pipeline.runner import RunSummary
+
+    started = datetime(2026, 11, 22, 6, 0, 5, tzinfo=UTC)
+    assert is_news(RunSummary("r", committed_at="2026-11-22T06:01:00Z"), started)
+    # A retry after the attempt that committed died: the run's own commit, not told yet.
+    assert is_news(RunSummary("r", committed_at="2026-11-22T06:01:00Z", replay=True), started)
+    # A rerun (cleared, or a second run) of an interval committed before it started.
+    assert not is_news(RunSummary("r", committed_at="2026-11-22T06:00:00Z", replay=True), started)
