@@ -12,6 +12,7 @@ dedup libraries are slow to import.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -90,13 +91,11 @@ def pipeline_config() -> Config:
         ) from err
 
 
-def extract_processes(config: Config) -> Config:
+def with_extract_processes(config: Config) -> Config:
     """`config` with its cleaning processes capped for one extract_shard task: the Variable
     `news_extract_processes` (default 2), and never more than the settings' `clean.workers`
     or the worker's cores. Several shards share a worker: one process per core each would
     oversubscribe it."""
-    import os
-
     raw = Variable.get(EXTRACT_PROCESSES_VARIABLE, default=str(DEFAULT_EXTRACT_PROCESSES))
     if not raw.strip().isdigit() or int(raw) < 1:
         raise AirflowFailException(
@@ -162,7 +161,7 @@ def extract_shard(pipeline_run: str, shard: int, inputs: list[str]) -> str:
     from pipeline import runner
 
     store, client = connect(inputs)
-    config = extract_processes(pipeline_config())
+    config = with_extract_processes(pipeline_config())
     spare_workers_the_airflow_cli()
     return runner.extract_shard(inputs, store, pipeline_run, shard, config, s3_client=client)
 

@@ -41,7 +41,7 @@ def test_local_store_needs_no_client(airflow_db, tmp_path, monkeypatch) -> None:
 def test_extract_processes_are_capped(
     airflow_db, monkeypatch, variable: str | None, settings_workers: int, expected: int
 ) -> None:
-    from news_common import extract_processes
+    from news_common import with_extract_processes
 
     from pipeline.config import Config, load_config
 
@@ -52,7 +52,7 @@ def test_extract_processes_are_capped(
         update={"clean": config.clean.model_copy(update={"workers": settings_workers})}
     )
 
-    capped = extract_processes(config)
+    capped = with_extract_processes(config)
 
     assert isinstance(capped, Config) and capped.clean.workers == expected
     assert capped.dedup == config.dedup
@@ -60,13 +60,13 @@ def test_extract_processes_are_capped(
 
 def test_extract_processes_refuses_a_bad_variable(airflow_db, monkeypatch) -> None:
     from airflow.sdk.exceptions import AirflowFailException
-    from news_common import extract_processes
+    from news_common import with_extract_processes
 
     from pipeline.config import load_config
 
     monkeypatch.setenv("AIRFLOW_VAR_NEWS_EXTRACT_PROCESSES", "0")
     with pytest.raises(AirflowFailException, match="news_extract_processes must be a whole number >= 1"):
-        extract_processes(load_config(None))
+        with_extract_processes(load_config(None))
 
 
 def test_only_a_commit_made_by_the_run_itself_is_news(airflow_db) -> None:
