@@ -11,10 +11,12 @@ dedup libraries are slow to import.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+import os
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, Variable, task
+from airflow.sdk import Asset, AssetAlias, Variable, task
 from airflow.sdk.exceptions import AirflowFailException
 
 if TYPE_CHECKING:
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 
     from pipeline.config import Config
     from pipeline.fetch import Politeness
+    from pipeline.runner import RunSummary
     from pipeline.store import Store
 
 NEWS_S3_CONN_ID = "news_s3"
@@ -29,8 +32,18 @@ STORE_URI_VARIABLE = "news_store_uri"
 DEFAULT_STORE_URI = "s3://news-corpus/"
 CONFIG_PATH_VARIABLE = "news_config_path"  # optional YAML file of pipeline settings, readable by workers
 REDIS_URL_VARIABLE = "news_redis_url"  # optional Redis database where fetch tasks share per-host politeness
+# extract_shard tasks run in this pool (made by airflow-init, 2 slots), each with at most this many
+# cleaning processes: 2 x 2 processes keep a 4-core worker busy without oversubscribing it.
+EXTRACT_POOL = "news_extract"
+EXTRACT_PROCESSES_VARIABLE = "news_extract_processes"
+DEFAULT_EXTRACT_PROCESSES = 2
 
 news_corpus = Asset("news_corpus")
+# commit_run sends its `news_corpus` event through this alias, so it can send none: a task's
+# plain outlets get an event at every success, a rerun of a committed run included.
+news_corpus_commits = AssetAlias("news_corpus_commits")
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "news",
@@ -78,6 +91,38 @@ def pipeline_config() -> Config:
         ) from err
 
 
+def with_extract_processes(config: Config) -> Config:
+    """`config` with its cleaning processes capped for one extract_shard task: the Variable
+    `news_extract_processes` (default 2), and never more than the settings' `clean.workers`
+    or the worker's cores. Several shards share a worker: one process per core each would
+    oversubscribe it."""
+    raw = Variable.get(EXTRACT_PROCESSES_VARIABLE, default=str(DEFAULT_EXTRACT_PROCESSES))
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise AirflowFailException(
+            f"Variable {EXTRACT_PROCESSES_VARIABLE} must be a whole number >= 1, got {raw!r}"
+        )
+    cores = len(os.sched_getaffinity(0))
+    processes = min(int(raw), config.clean.workers or cores, cores)
+    return config.model_copy(update={"clean": config.clean.model_copy(update={"workers": processes})})
+
+
+def spare_workers_the_airflow_cli() -> None:
+    """Let the cleaning workers start without importing Airflow.
+
+    They start from a forkserver, and multiprocessing runs the parent's main script again in
+    each of them (as `__mp_main__`) unless the main module was started by name (`python -m`).
+    In a task process that script is the `airflow` CLI: importing Airflow there fails (task
+    processes get no metadata DB) and every worker dies ("All workers expired"). The workers
+    only run `pipeline` functions, so they need nothing from it: without the script's path
+    multiprocessing skips it.
+    """
+    import sys
+
+    main = sys.modules["__main__"]
+    if getattr(main, "__spec__", None) is None and hasattr(main, "__file__"):
+        del main.__file__
+
+
 def fetch_politeness() -> Politeness:
     """Per-host spacing, concurrency caps and robots.txt for a fetch task: shared by every task and
     worker through the Redis database named by the `news_redis_url` Variable, else kept in the task.
@@ -110,34 +155,57 @@ def plan(
     return [{"shard": number, "inputs": files} for number, files in enumerate(groups)]
 
 
-@task(execution_timeout=timedelta(hours=2))
+@task(pool=EXTRACT_POOL, execution_timeout=timedelta(hours=2))
 def extract_shard(pipeline_run: str, shard: int, inputs: list[str]) -> str:
     """Clean one shard's files into the run's staging area; returns the staging key."""
     from pipeline import runner
 
     store, client = connect(inputs)
-    return runner.extract_shard(inputs, store, pipeline_run, shard, pipeline_config(), s3_client=client)
+    config = with_extract_processes(pipeline_config())
+    spare_workers_the_airflow_cli()
+    return runner.extract_shard(inputs, store, pipeline_run, shard, config, s3_client=client)
 
 
-@task(outlets=[news_corpus], execution_timeout=timedelta(hours=1))
+def is_news(summary: RunSummary, run_started: datetime) -> bool:
+    """Whether subscribers should hear of this commit: yes when this DAG run made it (in this
+    attempt, or in an earlier attempt that died before reporting success); no when it was there
+    before the run started (a cleared task, a rerun or a second run of a committed interval)."""
+    committed = datetime.fromisoformat(summary.committed_at)  # to the second
+    return not summary.replay or committed >= run_started.replace(microsecond=0)
+
+
+@task(outlets=[news_corpus_commits], execution_timeout=timedelta(hours=1))
 def commit_run(
-    pipeline_run: str, staging_keys: list[str], reprocess: bool, *, outlet_events: Any = None
+    pipeline_run: str,
+    staging_keys: list[str],
+    reprocess: bool,
+    *,
+    dag_run: Any = None,
+    outlet_events: Any = None,
 ) -> dict[str, Any]:
     """Dedup the staged pages against the persistent index and commit the run under the store's
     lease; tell `news_corpus` subscribers which run to read. A retry or a rerun of a committed
-    run writes nothing and says so (`replay`)."""
+    run writes nothing and says so (`replay`); a rerun sends no event."""
     from pipeline import layout, runner
 
     store, _ = connect()
     summary = runner.commit_run(store, pipeline_run, sorted(staging_keys), pipeline_config(), reprocess)
-    outlet_events[news_corpus].extra = {
-        "store": store.uri,
-        "run_id": pipeline_run,
-        "manifest": layout.commit_key(summary.sequence),
-        "canonical": summary.canonical,
-        "duplicates": summary.duplicates,
-        "replay": summary.replay,
-    }
+    if is_news(summary, dag_run.start_date):
+        extra = {
+            "store": store.uri,
+            "run_id": pipeline_run,
+            "manifest": layout.commit_key(summary.sequence),
+            "canonical": summary.canonical,
+            "duplicates": summary.duplicates,
+            "replay": summary.replay,
+        }
+        outlet_events[news_corpus_commits].add(news_corpus, extra=extra)
+    else:
+        log.info(
+            "%s was committed at %s, before this run: no news_corpus event",
+            pipeline_run,
+            summary.committed_at,
+        )
     return summary.to_dict()
 
 

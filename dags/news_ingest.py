@@ -1,6 +1,7 @@
 """Scheduled ingest: each run fetches the configured web sources (feeds, sitemaps, URL lists),
 then cleans, deduplicates and publishes what it fetched together with the raw pages that
-landed in its data interval under `landing/dt=YYYY-MM-DD/hour=HH/` of the corpus store.
+landed in its data interval under `landing/dt=YYYY-MM-DD/hour=HH/` of the corpus store, and in
+every earlier hour no committed run read (after an outage of the scheduler, or failed runs).
 
 Runs are hourly by default (set `NEWS_INGEST_CRON` in the environment of every Airflow
 component to change it). The pipeline run id comes from the data interval
@@ -31,23 +32,50 @@ FETCH_POOL = "news_external"  # tasks that reach hosts outside the stack (made b
 log = logging.getLogger(__name__)
 
 
+RUN_ID_FORMAT = "news_ingest-%Y%m%dT%H%MZ"
+
+
 def window_run_id(start: datetime) -> str:
     """The pipeline run id of the data interval starting at `start`."""
-    return f"news_ingest-{start.astimezone(UTC):%Y%m%dT%H%MZ}"
+    return f"{start.astimezone(UTC):{RUN_ID_FORMAT}}"
 
 
-def ingest_window(
-    start: datetime | None, end: datetime | None, run_after: datetime
-) -> tuple[datetime, datetime]:
-    """The run's data interval; a manual run without a logical date takes the last complete
-    interval before it was triggered, as a scheduled run at that time would have."""
-    if start is not None and end is not None:
-        return start, end
+def interval_start(pipeline_run: str) -> datetime | None:
+    """The start of the interval a pipeline run id names; None for another DAG's run."""
+    try:
+        return datetime.strptime(pipeline_run, RUN_ID_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def interval_at(moment: datetime) -> tuple[datetime, datetime]:
+    """The schedule's interval that starts at `moment`, or that `moment` falls in."""
+    from croniter import croniter
+
+    start = croniter(INGEST_CRON, moment.astimezone(UTC) + timedelta(seconds=1)).get_prev(datetime)
+    return start, croniter(INGEST_CRON, start).get_next(datetime)
+
+
+def run_interval(logical_date: datetime | None, run_after: datetime) -> tuple[datetime, datetime]:
+    """The data interval a run is for: the one starting at its logical date (scheduled runs,
+    backfills, and manual runs given a logical date: Airflow infers a manual run's
+    data_interval from the trigger time, not from the date asked for); without a logical date,
+    the last complete interval before the trigger, as a scheduled run at that time would take."""
+    if logical_date is not None:
+        return interval_at(logical_date)
     from croniter import croniter
 
     schedule = croniter(INGEST_CRON, run_after.astimezone(UTC))
     end = schedule.get_prev(datetime)
     return schedule.get_prev(datetime), end
+
+
+def reading_start(committed: list[str], start: datetime) -> datetime:
+    """Where a run's landing window starts: at the end of the newest interval committed before
+    its own, so the hours no run took (the scheduler was down, runs failed) are read now; at
+    its own start when no earlier interval is committed (the first run)."""
+    ends = [interval_at(begun)[1] for run in committed if (begun := interval_start(run)) and begun < start]
+    return min(max(ends), start) if ends else start
 
 
 def fetch_allow_private() -> bool:
@@ -73,13 +101,7 @@ def fetch_allow_private() -> bool:
 )
 def news_ingest() -> None:
     @task(execution_timeout=timedelta(minutes=10))
-    def list_sources(
-        *,
-        dag_run: Any = None,
-        ti: Any = None,
-        data_interval_start: datetime | None = None,
-        data_interval_end: datetime | None = None,
-    ) -> list[dict[str, Any]]:
+    def list_sources(*, dag_run: Any = None, ti: Any = None) -> list[dict[str, Any]]:
         """The sources to fetch, one mapped `discover_source` each; the pipeline run id and the
         address policy go to XCom beside them.
 
@@ -90,7 +112,7 @@ def news_ingest() -> None:
         from pipeline.fetch import SourcesError, load_sources
         from pipeline.runner import committed_summary
 
-        start, _ = ingest_window(data_interval_start, data_interval_end, dag_run.run_after)
+        start, _ = run_interval(dag_run.logical_date, dag_run.run_after)
         pipeline_run = window_run_id(start)
         ti.xcom_push(key="pipeline_run", value=pipeline_run)
         ti.xcom_push(key="allow_private", value=fetch_allow_private())
@@ -156,19 +178,30 @@ def news_ingest() -> None:
         params: dict[str, Any] | None = None,
         dag_run: Any = None,
         ti: Any = None,
-        data_interval_start: datetime | None = None,
-        data_interval_end: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """The landing partitions of the interval that hold pages and the archives every source
-        fetched (`fetched`: their fetch summaries), split into shards."""
-        from pipeline.layout import landing_prefixes
+        """The landing partitions that hold pages, from the end of the newest interval committed
+        before this one to the end of this one (`reading_start`), and the archives every source
+        fetched (`fetched`: their fetch summaries), split into shards.
 
-        start, end = ingest_window(data_interval_start, data_interval_end, dag_run.run_after)
+        Nothing for an interval already committed: a rerun adds nothing and sends no event.
+        """
+        from pipeline.commits import committed_runs
+        from pipeline.layout import landing_prefixes
+        from pipeline.runner import committed_summary
+
+        start, end = run_interval(dag_run.logical_date, dag_run.run_after)
+        pipeline_run = window_run_id(start)
         store, client = connect()
-        landed = [store.location(prefix) for prefix in landing_prefixes(start, end) if store.list(prefix)]
+        if committed_summary(store, pipeline_run) is not None:
+            log.info("%s is already committed: nothing to read again", pipeline_run)
+            return plan(ti, pipeline_run, [], params["shards"], False, client)
+        first = reading_start([run.run_id for run in committed_runs(store)], start)
+        if first < start:
+            log.info("no committed run read the landing hours from %s to %s: reading them now", first, start)
+        landed = [store.location(prefix) for prefix in landing_prefixes(first, end) if store.list(prefix)]
         archives = sorted({key for summary in fetched for key in summary["warc_keys"]})
         locations = landed + [store.location(key) for key in archives]
-        return plan(ti, window_run_id(start), locations, params["shards"], False, client)
+        return plan(ti, pipeline_run, locations, params["shards"], False, client)
 
     sources = list_sources()
     run = {"pipeline_run": sources["pipeline_run"], "allow_private": sources["allow_private"]}

@@ -2,8 +2,10 @@
 the landing partitions of a date range of the corpus store.
 
 Trigger it from the UI or `airflow dags trigger news_reprocess --conf '{...}'`; the Params
-below are checked when the run is created. Pages an earlier run already ingested (same URL,
-same bytes) are skipped unless `reprocess` is on. One trigger is one pipeline run
+below are checked when the run is created: types, formats and ranges (a date range is a first
+day and a number of days, so it cannot be reversed). Airflow accepts any other conf key at
+creation: a misspelt one fails the run's first task at once. Pages an earlier run already
+ingested (same URL, same bytes) are skipped unless `reprocess` is on. One trigger is one pipeline run
 (`news_reprocess-<trigger time>`): retrying or clearing its tasks writes nothing twice.
 """
 
@@ -17,24 +19,52 @@ from airflow.sdk.exceptions import AirflowFailException
 from news_common import DEFAULT_ARGS, connect, plan, run_stages
 
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+MAX_LANDING_DAYS = 366
+
+PARAMS = {
+    "inputs": Param(
+        [],
+        type="array",
+        items={"type": "string", "pattern": r"^(s3://[a-z0-9][a-z0-9.-]+[a-z0-9](/.*)?|/.+)$"},
+        description="WARC files, folders (absolute paths on the workers) or s3://bucket/prefix/ to read",
+    ),
+    "landing_from": Param(
+        None,
+        type=["null", "string"],
+        pattern=DATE_PATTERN,
+        format="date",
+        description="First day (UTC) of the store's landing partitions to read again (none: no landing)",
+    ),
+    "landing_days": Param(
+        1,
+        type="integer",
+        minimum=1,
+        maximum=MAX_LANDING_DAYS,
+        description="How many days of landing partitions, from landing_from on",
+    ),
+    "reprocess": Param(
+        False,
+        type="boolean",
+        description="Clean and deduplicate pages again even if an earlier run already ingested them",
+    ),
+    "shards": Param(4, type="integer", minimum=1, maximum=64, description="Parallel cleaning tasks"),
+}
 
 
-def landing_range(first_day: str | None, last_day: str | None) -> tuple[datetime, datetime] | None:
-    """The window [first_day 00:00, last_day + 1 day) in UTC, or None when no range is given.
+def check_conf(conf: dict[str, Any]) -> None:
+    """Refuse conf keys that are not Params: Airflow passes them through, and a misspelt key
+    would otherwise be ignored while its Param keeps its default."""
+    unknown = sorted(set(conf) - set(PARAMS))
+    if unknown:
+        raise AirflowFailException(f"unknown Params {unknown}; the Params are {sorted(PARAMS)}")
 
-    Checks what the Params' JSON schema cannot: both ends given together, in order.
-    """
-    if first_day is None and last_day is None:
+
+def landing_range(first_day: str | None, days: int) -> tuple[datetime, datetime] | None:
+    """The window [first_day 00:00, first_day + days) in UTC, or None without a first day."""
+    if first_day is None:
         return None
-    if first_day is None or last_day is None:
-        raise AirflowFailException("give both landing_from and landing_to, or neither")
-    start, last = date.fromisoformat(first_day), date.fromisoformat(last_day)
-    if last < start:
-        raise AirflowFailException(f"landing_to ({last_day}) is before landing_from ({first_day})")
-    return (
-        datetime.combine(start, time(), UTC),
-        datetime.combine(last + timedelta(days=1), time(), UTC),
-    )
+    start = datetime.combine(date.fromisoformat(first_day), time(), UTC)
+    return start, start + timedelta(days=days)
 
 
 @dag(
@@ -44,34 +74,7 @@ def landing_range(first_day: str | None, last_day: str | None) -> tuple[datetime
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    params={
-        "inputs": Param(
-            [],
-            type="array",
-            items={"type": "string", "pattern": r"^(s3://[a-z0-9][a-z0-9.-]+[a-z0-9](/.*)?|/.+)$"},
-            description="WARC files, folders (absolute paths on the workers) or s3://bucket/prefix/ to read",
-        ),
-        "landing_from": Param(
-            None,
-            type=["null", "string"],
-            pattern=DATE_PATTERN,
-            format="date",
-            description="First day (UTC) of the store's landing partitions to read again",
-        ),
-        "landing_to": Param(
-            None,
-            type=["null", "string"],
-            pattern=DATE_PATTERN,
-            format="date",
-            description="Last day (UTC, included) of the landing partitions to read again",
-        ),
-        "reprocess": Param(
-            False,
-            type="boolean",
-            description="Clean and deduplicate pages again even if an earlier run already ingested them",
-        ),
-        "shards": Param(4, type="integer", minimum=1, maximum=64, description="Parallel cleaning tasks"),
-    },
+    params=PARAMS,
     tags=["news"],
     doc_md=__doc__,
 )
@@ -83,9 +86,10 @@ def news_reprocess() -> None:
         """The given inputs plus the landing partitions of the date range, split into shards."""
         from pipeline.layout import landing_prefixes
 
-        window = landing_range(params["landing_from"], params["landing_to"])
+        check_conf(dag_run.conf or {})
+        window = landing_range(params["landing_from"], params["landing_days"])
         if not params["inputs"] and window is None:
-            raise AirflowFailException("nothing to read: give inputs, or landing_from and landing_to")
+            raise AirflowFailException("nothing to read: give inputs, or landing_from (and landing_days)")
         store, client = connect(params["inputs"])
         landed = (
             [store.location(prefix) for prefix in landing_prefixes(*window) if store.list(prefix)]

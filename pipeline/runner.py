@@ -58,6 +58,7 @@ class RunSummary:
     seconds: float = 0.0
     objects: list[str] = field(default_factory=list)
     sequence: int = 0
+    committed_at: str = ""
     replay: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,6 +78,7 @@ class RunSummary:
             seconds=counts.seconds,
             objects=manifest.objects.keys(),
             sequence=manifest.sequence,
+            committed_at=manifest.committed_at,
             replay=replay,
         )
 

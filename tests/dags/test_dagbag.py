@@ -33,12 +33,14 @@ def test_ingest_runs_over_data_intervals_one_at_a_time(dagbag) -> None:
     ]
     for task_id in ("discover_source", "fetch_source", "extract_shard"):
         assert type(dag.get_task(task_id)).__name__ == "DecoratedMappedOperator"
-    # Only the tasks that reach outside hosts wait for the news_external pool.
+    # Only the tasks that reach outside hosts wait for the news_external pool; cleaning has its own.
     assert {task.task_id for task in dag.tasks if task.pool == "news_external"} == {
         "discover_source",
         "fetch_source",
     }
-    assert [outlet.name for outlet in dag.get_task("commit_run").outlets] == ["news_corpus"]
+    assert {task.task_id for task in dag.tasks if task.pool == "news_extract"} == {"extract_shard"}
+    # commit_run adds its news_corpus event through an alias: only when it committed something new.
+    assert [outlet.name for outlet in dag.get_task("commit_run").outlets] == ["news_corpus_commits"]
 
 
 @pytest.mark.parametrize("dag_id", sorted(NEWS_DAGS))

@@ -10,8 +10,8 @@ import pytest
 
 from tests.dags.checks import LANDING, SEEDS, bucket_objects, corpus_events
 
-# dag.test(logical_date=06:00) runs the interval before it, 05:00-06:00, as the scheduler would.
-LOGICAL_DATE = datetime(2026, 11, 22, 6, tzinfo=UTC)
+# A run's logical date is the start of its data interval, as for the scheduler's runs: 05:00-06:00.
+LOGICAL_DATE = datetime(2026, 11, 22, 5, tzinfo=UTC)
 PIPELINE_RUN = "news_ingest-20261122T0500Z"
 
 
@@ -60,16 +60,19 @@ def test_run_ingests_its_interval_and_reruns_add_nothing(fresh_dag, landed: str,
     assert [event["run_id"] for event in corpus_events(first)] == [PIPELINE_RUN]
     after_first = bucket_objects(s3, landed)
 
+    # A rerun of the committed interval reads nothing, writes nothing and tells no subscriber.
     rerun = fresh_dag("news_ingest").test(logical_date=LOGICAL_DATE)
     assert rerun.state == "success"
     assert bucket_objects(s3, landed) == after_first
+    assert corpus_events(rerun) == []
 
     # A manual run without a logical date takes the last complete interval: the same one.
     manual = fresh_dag("news_ingest").test(
         logical_date=None, run_after=datetime(2026, 11, 22, 6, 20, tzinfo=UTC)
     )
     assert manual.state == "success"
-    assert [event["run_id"] for event in corpus_events(manual)] == [PIPELINE_RUN]
+    assert returned(manual, "find_inputs") == []
+    assert corpus_events(manual) == []
     assert bucket_objects(s3, landed) == after_first
 
     # The downstream example reads the day's runs through their manifests.
@@ -83,7 +86,7 @@ def test_run_ingests_its_interval_and_reruns_add_nothing(fresh_dag, landed: str,
 
 
 def test_interval_with_nothing_landed_is_skipped(fresh_dag, landed: str, s3) -> None:
-    run = fresh_dag("news_ingest").test(logical_date=datetime(2026, 11, 22, 7, tzinfo=UTC))
+    run = fresh_dag("news_ingest").test(logical_date=datetime(2026, 11, 22, 6, tzinfo=UTC))
 
     assert run.state == "success"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
@@ -98,3 +101,20 @@ def test_interval_with_nothing_landed_is_skipped(fresh_dag, landed: str, s3) -> 
     }
     assert corpus_events(run) == []
     assert not [key for key in bucket_objects(s3, landed) if not key.startswith("landing/")]
+
+
+def test_a_run_reads_every_hour_since_the_last_committed_interval() -> None:
+    from news_ingest import reading_start, run_interval
+
+    def at(hour: int) -> datetime:
+        return datetime(2026, 11, 22, hour, tzinfo=UTC)
+
+    # Given a logical date, that interval; without one, the last complete one before the trigger.
+    assert run_interval(at(5), at(9)) == (at(5), at(6))
+    assert run_interval(None, datetime(2026, 11, 22, 9, 20, tzinfo=UTC)) == (at(8), at(9))
+    # 03:00 was the last interval committed before 09:00: the run of 09:00 reads from 04:00.
+    committed = ["news_ingest-20261122T0100Z", "news_ingest-20261122T0300Z", "news_reprocess-20261122T1000Z"]
+    assert reading_start(committed, at(9)) == at(4)
+    # A backfill of 02:00 reads its own hour; so does the very first run.
+    assert reading_start(committed, at(2)) == at(2)
+    assert reading_start([], at(9)) == at(9)

@@ -15,10 +15,10 @@ import pytest
 from tests.dags.checks import LANDING, SEEDS, bucket_objects, corpus_events
 from tests.fetch.site import LINEAGE_REASONS, QUICK_OPTIONS, FixtureSite, sources_yaml
 
-# dag.test(logical_date=06:00) runs the interval 05:00-06:00, as the scheduler would.
-LOGICAL_DATE = datetime(2026, 11, 22, 6, tzinfo=UTC)
+# A run's logical date is the start of its data interval, as for the scheduler's runs: 05:00-06:00.
+LOGICAL_DATE = datetime(2026, 11, 22, 5, tzinfo=UTC)
 PIPELINE_RUN = "news_ingest-20261122T0500Z"
-NEXT_LOGICAL_DATE = datetime(2026, 11, 22, 7, tzinfo=UTC)
+NEXT_LOGICAL_DATE = datetime(2026, 11, 22, 6, tzinfo=UTC)
 ARTICLES = {f"/articles/{n}" for n in (1, 2, 3, 4, 5, 6, "old-1", "moved-target")}
 FETCHED_PAGES = {*ARTICLES, "/syndicated/1", "/flaky", "/busy"}
 SYNDICATED = {"/articles/1", "/syndicated/1"}  # the same text on two URLs
@@ -112,6 +112,7 @@ def test_sources_are_fetched_by_mapped_tasks_and_ingested_once(
     assert rerun_states["discover_source"] == rerun_states["fetch_source"] == "skipped"
     assert site.hits == hits_after_first
     assert bucket_objects(s3, corpus_bucket) == after_first
+    assert corpus_events(rerun) == []
 
     # The next interval asks again, conditionally: no page fetched for good is requested again.
     later = fresh_dag("news_ingest").test(logical_date=NEXT_LOGICAL_DATE)

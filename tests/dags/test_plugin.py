@@ -41,3 +41,22 @@ def test_landing_macros_render_in_task_templates(airflow_db) -> None:
         "landing/dt=2026-11-22/hour=06/",
         "landing/dt=2026-11-22/hour=07/",
     ]
+
+
+def test_listener_never_raises_into_the_scheduler(airflow_db, caplog) -> None:
+    from news_plugin import FailedRunListener
+
+    class BrokenRun:  # a run whose attributes cannot be read (e.g. detached from its session)
+        dag_id = "news_ingest"
+
+        @property
+        def run_id(self) -> str:
+            raise RuntimeError("instance is not bound to a session")
+
+    FailedRunListener().on_dag_run_failed(dag_run=BrokenRun(), msg="task_failure")
+    FailedRunListener().on_task_instance_failed(previous_state=None, task_instance=BrokenRun(), error="x")
+
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        "news_pipeline listener: could not log a failed run",
+        "news_pipeline listener: could not log a failed task",
+    ]
