@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetAlias, Variable, task
@@ -164,6 +164,22 @@ def extract_shard(pipeline_run: str, shard: int, inputs: list[str]) -> str:
     config = with_extract_processes(pipeline_config())
     spare_workers_the_airflow_cli()
     return runner.extract_shard(inputs, store, pipeline_run, shard, config, s3_client=client)
+
+
+RUN_ID_FORMAT = "news_ingest-%Y%m%dT%H%MZ"  # news_ingest names its pipeline runs after their interval
+
+
+def window_run_id(start: datetime) -> str:
+    """The pipeline run id of the data interval starting at `start`."""
+    return f"{start.astimezone(UTC):{RUN_ID_FORMAT}}"
+
+
+def interval_start(pipeline_run: str) -> datetime | None:
+    """The start of the interval a pipeline run id names; None for another DAG's run."""
+    try:
+        return datetime.strptime(pipeline_run, RUN_ID_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def is_news(summary: RunSummary, run_started: datetime) -> bool:

@@ -4,9 +4,11 @@ This is the pattern for teams that consume the corpus: schedule on the asset, th
 only what run manifests list (`pipeline.corpus`, the contract in docs/corpus.md); never
 list `articles/` directly, which may hold objects of a run still in progress.
 
-Every new run (asset event) refreshes the report of its UTC day: articles by source,
-duplicate rate and the stories with the most copies. The report is the task's return value
-(XCom, visible in the UI) and is logged.
+Every new run (asset event) refreshes the report of the UTC day its data belongs to: the day
+of the run's data interval (a `news_ingest` run of 23:00-24:00 committed after midnight
+counts for the day it ingested), or the commit day for runs without one (`news_reprocess`).
+The report (articles by publisher, duplicate rate, the stories with the most copies) is the
+task's return value (XCom, visible in the UI) and is logged.
 """
 
 from __future__ import annotations
@@ -17,9 +19,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import dag, task
-from news_common import DEFAULT_ARGS, connect, news_corpus
+from news_common import DEFAULT_ARGS, connect, interval_start, news_corpus
 
 log = logging.getLogger(__name__)
+
+
+def data_day(run_id: str, committed_at: str) -> str:
+    """The UTC day a committed run's data belongs to: its interval's, else its commit's."""
+    start = interval_start(run_id)
+    return f"{start:%Y-%m-%d}" if start else committed_at[:10]
 
 
 @dag(
@@ -34,14 +42,17 @@ log = logging.getLogger(__name__)
 def news_corpus_report() -> None:
     @task
     def daily_report(*, triggering_asset_events: Any = None, dag_run: Any = None) -> dict[str, Any]:
-        """Report on the runs committed on the day of the newest triggering event."""
+        """Report on the runs whose data belongs to the day of the newest triggering run."""
         from pipeline.corpus import corpus_report, read_manifests
 
         events = list(triggering_asset_events[news_corpus]) if triggering_asset_events else []
-        moment = max((event.timestamp for event in events), default=dag_run.run_after)
-        day = f"{moment.astimezone(UTC):%Y-%m-%d}"
+        newest = max(events, key=lambda event: event.timestamp, default=None)
+        if newest is not None:
+            day = data_day(newest.extra["run_id"], f"{newest.timestamp.astimezone(UTC):%Y-%m-%d}")
+        else:  # triggered by hand
+            day = f"{dag_run.run_after.astimezone(UTC):%Y-%m-%d}"
         store, _ = connect()
-        manifests = [m for m in read_manifests(store) if m["committed_at"].startswith(day)]
+        manifests = [m for m in read_manifests(store) if data_day(m["run_id"], m["committed_at"]) == day]
         report = {
             "day": day,
             "store": store.uri,

@@ -22,7 +22,15 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, Variable, dag, task
 from airflow.sdk.exceptions import AirflowFailException
-from news_common import DEFAULT_ARGS, connect, fetch_politeness, plan, run_stages
+from news_common import (
+    DEFAULT_ARGS,
+    connect,
+    fetch_politeness,
+    interval_start,
+    plan,
+    run_stages,
+    window_run_id,
+)
 
 INGEST_CRON = os.environ.get("NEWS_INGEST_CRON", "0 * * * *")
 SOURCES_FILE_VARIABLE = "news_sources_file"  # optional sources file (docs/sources.md), readable by workers
@@ -30,22 +38,6 @@ ALLOW_PRIVATE_VARIABLE = "news_fetch_allow_private"  # "true": fetching may reac
 FETCH_POOL = "news_external"  # tasks that reach hosts outside the stack (made by airflow-init)
 
 log = logging.getLogger(__name__)
-
-
-RUN_ID_FORMAT = "news_ingest-%Y%m%dT%H%MZ"
-
-
-def window_run_id(start: datetime) -> str:
-    """The pipeline run id of the data interval starting at `start`."""
-    return f"{start.astimezone(UTC):{RUN_ID_FORMAT}}"
-
-
-def interval_start(pipeline_run: str) -> datetime | None:
-    """The start of the interval a pipeline run id names; None for another DAG's run."""
-    try:
-        return datetime.strptime(pipeline_run, RUN_ID_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def interval_at(moment: datetime) -> tuple[datetime, datetime]:

@@ -48,10 +48,22 @@ def iter_lineage(store: Store, manifests: list[dict[str, Any]] | None = None) ->
     yield from _records(store, read_manifests(store) if manifests is None else manifests, "lineage")
 
 
+def site_of(article: dict[str, Any]) -> str:
+    """The publisher an article is counted under: the host of its web address when it has one
+    (`source`), else the publisher name the page gives, else "unknown". A page read from a file
+    or bucket without a web address would otherwise be counted under `file` or the bucket."""
+    web = any(
+        (address or "").startswith(("http://", "https://"))
+        for address in (article["url"], article.get("declared_canonical_url"))
+    )
+    return article["source"] if web else article.get("sitename") or "unknown"
+
+
 def corpus_report(
     store: Store, manifests: list[dict[str, Any]] | None = None, top: int = 10
 ) -> dict[str, Any]:
-    """Counts by source, duplicate rate and the stories with the most copies, over the given runs."""
+    """Counts by publisher (`site_of`), duplicate rate and the stories with the most copies, over
+    the given runs."""
     manifests = read_manifests(store) if manifests is None else manifests
     totals: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
@@ -79,7 +91,7 @@ def corpus_report(
         "already_ingested": totals["already_ingested"],
         "rejected": dict(rejected.most_common()),
         "duplicate_rate": round(totals["duplicates"] / placed, 4) if placed else 0.0,
-        "articles_by_source": dict(Counter(a["source"] for a in articles.values()).most_common()),
+        "articles_by_site": dict(Counter(site_of(a) for a in articles.values()).most_common()),
         "biggest_stories": [
             {
                 "id": story_id,

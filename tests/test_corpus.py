@@ -15,6 +15,7 @@ from pipeline.corpus import (
     iter_articles,
     iter_lineage,
     read_manifests,
+    site_of,
 )
 from pipeline.runner import commit_run, extract_shard, ingest
 from pipeline.store import LocalStore, Store, open_store
@@ -114,12 +115,28 @@ def test_report_counts_sources_duplicates_and_biggest_stories(store: LocalStore,
     assert report["runs"] == ["seeds", "copies"]
     assert (report["pages_in"], report["canonical"], report["duplicates"]) == (6, 5, 1)
     assert report["duplicate_rate"] == round(1 / 6, 4)
-    assert report["articles_by_source"] == {"file": 5}
+    assert report["articles_by_site"] == {"unknown": 5}  # plain-text scrapes name no publisher
     biggest = report["biggest_stories"][0]
     assert biggest["pages"] == 2
     assert biggest["url"] == (SEEDS / "002_f1b319162d563aac.txt").as_uri()
     assert biggest["title"]
     assert [story["pages"] for story in report["biggest_stories"][1:]] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("url", "declared", "sitename", "source", "site"),
+    [
+        ("https://www.example.com/a", None, "Example News", "example.com", "example.com"),
+        ("s3://landing/a.html", "https://news.example.org/a", None, "news.example.org", "news.example.org"),
+        ("s3://landing/a.html", None, "Example News", "landing", "Example News"),
+        ("file:///data/a.html", None, None, "file", "unknown"),
+    ],
+)
+def test_a_landed_page_counts_under_its_publisher_not_its_bucket(
+    url: str, declared: str | None, sitename: str | None, source: str, site: str
+) -> None:
+    article = {"url": url, "declared_canonical_url": declared, "sitename": sitename, "source": source}
+    assert site_of(article) == site
 
 
 def test_report_over_some_runs_only(store: LocalStore, tmp_path: Path) -> None:
@@ -131,7 +148,7 @@ def test_report_over_some_runs_only(store: LocalStore, tmp_path: Path) -> None:
 
     assert (report["pages_in"], report["already_ingested"], report["canonical"]) == (5, 5, 0)
     assert report["duplicate_rate"] == 0.0
-    assert report["articles_by_source"] == {} and report["biggest_stories"] == []
+    assert report["articles_by_site"] == {} and report["biggest_stories"] == []
 
 
 def test_corpus_reads_an_s3_store(s3_bucket: str) -> None:
