@@ -31,15 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from datasketch import MinHash
 
-from pipeline import index
 from pipeline.clean import finish_run
 from pipeline.config import Config, load_config
 from pipeline.corpus import iter_lineage
-from pipeline.dedup import Deduplicator
+from pipeline.dedup import Deduplicator, index
+from pipeline.dedup.shingles import words
 from pipeline.extract import extract_files
 from pipeline.records import Document
 from pipeline.runner import ingest
-from pipeline.shingles import words
 from pipeline.sources import list_inputs
 from pipeline.store import LocalStore
 

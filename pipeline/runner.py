@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline import boilerplate, clean, commits, index, layout, output, templates
+from pipeline import boilerplate, clean, commits, layout, output, templates
 from pipeline.commits import CommitConflict, Manifest, RunCounts, RunObjects
 from pipeline.config import Config
-from pipeline.dedup import Deduplicator, Supersession
+from pipeline.dedup import Deduplicator, Supersession, index
 from pipeline.extract import extract_files
 from pipeline.failpoints import failpoint
 from pipeline.lease import Lease, LeaseBusy, LeaseLost, RunIdInUse

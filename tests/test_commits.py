@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import commits, index, layout
+from pipeline import commits, layout
 from pipeline.commits import CommitConflict, Manifest, RunCounts, RunObjects
 from pipeline.corpus import iter_articles, read_manifests
+from pipeline.dedup import index
 from pipeline.lease import this_process
 from pipeline.runner import ingest
 from pipeline.store import LocalStore, StoreError

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import index, output
+from pipeline import output
 from pipeline.config import Config
 from pipeline.corpus import (
     corpus_report,
@@ -16,6 +16,7 @@ from pipeline.corpus import (
     iter_lineage,
     read_manifests,
 )
+from pipeline.dedup import index
 from pipeline.runner import commit_run, extract_shard, ingest
 from pipeline.store import LocalStore, Store, open_store
 

@@ -9,17 +9,12 @@ import pytest
 
 from pipeline import corpus, output
 from pipeline.config import DedupConfig
-from pipeline.dedup import (
-    Candidate,
-    CanonicalChoice,
-    Deduplicator,
-    Story,
-    Text,
-    publication_window,
-)
+from pipeline.dedup import Deduplicator, Story
+from pipeline.dedup.canonical import Candidate, CanonicalChoice, publication_window
+from pipeline.dedup.shingles import shingle_batch
+from pipeline.dedup.verification import Text
 from pipeline.records import Document
 from pipeline.runner import ingest
-from pipeline.shingles import shingle_batch
 from pipeline.store import LocalStore, Store
 from tests.dedup.texts import DATELINE, LOCAL_PARAGRAPHS, NOTE, TRAILER, TRANSFORMS, WIRE_STORY, document, utc
 

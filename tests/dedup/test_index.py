@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import commits, index, layout
+from pipeline import commits, layout
 from pipeline.commits import Manifest, RunCounts, RunObjects
 from pipeline.config import CleanConfig, Config
-from pipeline.dedup import Story
+from pipeline.dedup import Story, index
 from pipeline.lease import Lease, LeaseBusy
 from pipeline.runner import commit_run, extract_shard, ingest
 from pipeline.store import LocalStore, S3Store, Store, make_s3_client

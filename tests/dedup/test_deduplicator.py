@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from pipeline.config import DedupConfig
-from pipeline.dedup import Deduplicator, StoryFrequency, Text, Verifier
+from pipeline.dedup import Deduplicator
+from pipeline.dedup.shingles import shingle_batch
+from pipeline.dedup.verification import StoryFrequency, Text, Verifier
 from pipeline.records import Decision, Document
-from pipeline.shingles import shingle_batch
 from tests.dedup.texts import (
     LOCAL_PARAGRAPHS,
     MATCH_FACTS,

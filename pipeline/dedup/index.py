@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.commits import CommittedRun, committed_runs, last_sequence
-from pipeline.dedup import Story
-from pipeline.shingles import SHINGLE_SCHEME
+from pipeline.dedup.deduplicator import Story
+from pipeline.dedup.shingles import SHINGLE_SCHEME
 from pipeline.store import Store
 
 
