@@ -101,8 +101,8 @@ def reworded(text: str, rng: np.random.Generator) -> str:
     return "\n".join(" ".join(line) for line in lines)
 
 
-def copies_of(texts: list[str], seed: int) -> list[tuple[int, str, str]]:
-    """(original, kind, text) for every copy."""
+def copies_of(texts: list[str], seed: int, min_words: int) -> list[tuple[int, str, str]]:
+    """(original, kind, text) for every copy of at least `min_words` words."""
     rng = np.random.default_rng(seed)
     made = []
     for number, text in enumerate(texts):
@@ -116,7 +116,7 @@ def copies_of(texts: list[str], seed: int) -> list[tuple[int, str, str]]:
         for kind, copy in variants:
             made.append((number, kind, copy))
             made.append((number, kind + " reworded", reworded(copy, rng)))
-    return made
+    return [(number, kind, copy) for number, kind, copy in made if len(copy.split()) >= min_words]
 
 
 def document(url: str, text: str, hour: int) -> Document:
@@ -135,6 +135,12 @@ def main() -> None:
     )
     parser.add_argument("--config", help="YAML settings file")
     parser.add_argument("--min-words", type=int, default=60)
+    parser.add_argument(
+        "--min-copy-words",
+        type=int,
+        default=30,
+        help="shorter copies are left out: below min_own_words (25) a copy is not judged at all",
+    )
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--extraction", type=Path, default=EXTRACTION_DEV)
     parser.add_argument("--syndication", type=Path, default=SYNDICATION_DEV)
@@ -142,7 +148,7 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(args.config)
     texts = originals(args.extraction, args.syndication, args.min_words)
-    made = copies_of(texts, args.seed)
+    made = copies_of(texts, args.seed, args.min_copy_words)
     docs = [document(f"https://original{n}.example/", text, 1) for n, text in enumerate(texts)]
     docs += [document(f"https://copy{c}.example/{n}", text, 2) for c, (n, _, text) in enumerate(made)]
     decisions = Deduplicator(config.dedup, []).assign(docs)

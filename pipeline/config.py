@@ -83,6 +83,15 @@ class DedupConfig(Settings):
     minhash_sample: int = Field(
         4, ge=1, description="MinHash sees one in this many shingles (the same ones in every copy)"
     )
+    containment_sample: int = Field(
+        8,
+        ge=0,
+        description="one shingle in this many is also a candidate key, for truncated and extended copies "
+        "(0: bands only)",
+    )
+    containment_keys: int = Field(
+        64, ge=1, description="of those, a text keeps at most this many (the lowest hashes), spread over it"
+    )
     max_bucket: int = Field(64, ge=1, description="a page meets at most this many pages of one LSH bucket")
     max_candidates: int = Field(
         5, ge=1, description="candidate stories verified per page, most shared bands first"

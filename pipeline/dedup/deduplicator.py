@@ -19,11 +19,13 @@ from pipeline.dedup.canonical import Candidate, CanonicalChoice, Window, publica
 from pipeline.dedup.shingles import shingle_batch
 from pipeline.dedup.signatures import (
     Neighbours,
+    Postings,
     Signer,
     band_keys,
     minhash_sample,
-    shared_bands,
-    shared_bands_within,
+    sample_keys,
+    shared_keys,
+    shared_keys_within,
 )
 from pipeline.dedup.verification import Overlap, StoryFrequency, Text, Verifier
 from pipeline.records import Decision, Document
@@ -125,7 +127,7 @@ class Deduplicator:
         self.signer = Signer(config.num_perm, config.seed)
         self._stored = list(stories)
         self._stored_texts = [Text(story.shingles, story.words) for story in stories]
-        self._stored_keys = self._band_keys([text.shingles for text in self._stored_texts])
+        self._stored_keys = self._postings([text.shingles for text in self._stored_texts])
         stored_of_story = {story.story_id: number for number, story in enumerate(self._stored)}
         self._stored_of_text = {
             digest: stored_of_story[story_id]
@@ -137,21 +139,27 @@ class Deduplicator:
         self.superseded: list[Supersession] = []
         self.placed_texts: dict[int, str] = {}
 
-    def _band_keys(self, shingle_lists: list[np.ndarray]) -> np.ndarray:
+    def _postings(self, shingle_lists: list[np.ndarray]) -> Postings:
+        """The texts' candidate keys: LSH bands of their MinHash signatures, and sampled shingles."""
         values, owner = minhash_sample(shingle_lists, self.config.minhash_sample)
         signatures = self.signer.signatures_of(values, owner, len(shingle_lists))
-        return band_keys(signatures, self.config.bands, self.config.rows)
+        bands = Postings.of_rows(band_keys(signatures, self.config.bands, self.config.rows))
+        if not self.config.containment_sample:
+            return bands
+        return bands + sample_keys(
+            shingle_lists, self.config.containment_sample, self.config.containment_keys
+        )
 
     def _window(self, published_at: str | None, fetched_at: str) -> Window:
         return publication_window(published_at, fetched_at, self.config.unzoned_hours)
 
-    def _neighbours(self, keys: np.ndarray) -> tuple[Neighbours, Neighbours]:
-        """For each page (row of `keys`), the stored stories and earlier pages it shares LSH bands with."""
-        within = Neighbours.of_pairs(len(keys), *shared_bands_within(keys, self.config.max_bucket))
-        if len(self._stored_keys) == 0:
-            return Neighbours.of_pairs(len(keys), *(np.zeros(0, np.int64),) * 3), within
+    def _neighbours(self, keys: Postings) -> tuple[Neighbours, Neighbours]:
+        """For each page (in placing order), the stored stories and earlier pages it shares keys with."""
+        within = Neighbours.of_pairs(keys.count, *shared_keys_within(keys, self.config.max_bucket))
+        if self._stored_keys.count == 0:
+            return Neighbours.of_pairs(keys.count, *(np.zeros(0, np.int64),) * 3), within
         stored = Neighbours.of_pairs(
-            len(keys), *shared_bands(keys, self._stored_keys, self.config.max_bucket)
+            keys.count, *shared_keys(keys, self._stored_keys, self.config.max_bucket)
         )
         return stored, within
 
@@ -169,7 +177,9 @@ class Deduplicator:
         ]
         windows = [self._window(doc.published_at, doc.fetched_at) for doc in docs]
         order = sorted(range(len(docs)), key=lambda i: (windows[i].middle, -texts[i].words, docs[i].url))
-        keys = self._band_keys(shingle_lists)[order]
+        rank_of = np.empty(len(docs), dtype=np.int64)
+        rank_of[order] = np.arange(len(docs))
+        keys = self._postings(shingle_lists).renumbered(rank_of)
         stored_neighbours, batch_neighbours = self._neighbours(keys)
         frequency = StoryFrequency(
             sum(map(len, shingle_lists)) + sum(len(t.shingles) for t in self._stored_texts)

@@ -217,7 +217,7 @@ def shingle_batch(texts: list[str], size: int) -> tuple[list[np.ndarray], np.nda
     """
     shingle_lists: list[np.ndarray] = []
     word_counts = []
-    for chunk in _chunks(texts):
+    for chunk in _chunks(texts) if texts else []:
         hashes, counts = _word_hashes(chunk)
         width = max(0, len(hashes) - size + 1)
         combined = np.zeros(width, dtype=np.uint32)

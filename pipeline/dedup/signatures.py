@@ -11,11 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 from datasketch import MinHash
 
-from pipeline.dedup.shingles import fmix32, odd_constants
+from pipeline.dedup.shingles import fmix32, odd_constants, unique_sorted
 
 MAX_HASH = np.uint32((1 << 32) - 1)
 # Multipliers that weigh a signature row by its place in a band, so that order matters in a band key.
 ROW_WEIGHTS = np.array(odd_constants(64, seed=2, bits=64), dtype=np.uint64)
+SAMPLE_SALT = np.uint64(
+    odd_constants(1, seed=3, bits=64)[0]
+)  # keeps sampled-shingle keys apart from band keys
 
 
 class Signer:
@@ -91,36 +94,92 @@ def _count_pairs(
     return pairs[first] // width, pairs[first] % width, np.diff(np.append(first, len(pairs)))
 
 
-def shared_bands(
-    queries: np.ndarray, indexed: np.ndarray, max_bucket: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(query row, indexed row, number of bands in common) for every pair sharing a band key.
+@dataclass
+class Postings:
+    """Candidate keys of many texts, flat: text `owner[i]` has key `keys[i]`; `count` texts.
 
-    Of a bucket holding more than `max_bucket` indexed rows, a query meets the first
-    `max_bucket` (lowest rows): thousands of identical copies cost no quadratic work.
+    Owners ascend, so among equal keys the earlier text comes first. Band keys give every
+    text `bands` keys; sampled shingles (`sample_keys`) a number that grows with its length.
     """
-    flat = indexed.ravel()
-    order = np.argsort(flat, kind="stable")
-    ordered = flat[order]
-    query_order = np.argsort(queries.ravel())
-    keys = queries.ravel()[query_order]  # sorted, so the searches below walk memory in order
+
+    keys: np.ndarray  # uint64
+    owner: np.ndarray  # int64
+    count: int
+
+    @classmethod
+    def of_rows(cls, keys: np.ndarray) -> Postings:
+        """From a (texts x keys) array such as `band_keys`."""
+        return cls(keys.ravel(), np.repeat(np.arange(len(keys), dtype=np.int64), keys.shape[1]), len(keys))
+
+    def __add__(self, other: Postings) -> Postings:
+        """Both texts' keys (the same texts, numbered alike)."""
+        owner = np.concatenate((self.owner, other.owner))
+        order = np.argsort(owner, kind="stable")
+        return Postings(
+            np.concatenate((self.keys, other.keys))[order], owner[order], max(self.count, other.count)
+        )
+
+    def renumbered(self, new_number: np.ndarray) -> Postings:
+        """The same keys with text t renamed `new_number[t]` (a permutation), owners ascending again."""
+        owner = new_number[self.owner]
+        order = np.argsort(owner, kind="stable")
+        return Postings(self.keys[order], owner[order], self.count)
+
+
+def sample_keys(shingle_lists: list[np.ndarray], rate: int, most: int) -> Postings:
+    """A key per distinct shingle whose hash lies in the lowest 1/`rate` of the range, at most
+    the `most` lowest of a text.
+
+    The same shingles are picked in every copy, so a truncated copy keeps the keys of the
+    part it kept, and an extended copy the original's: two texts share about their common
+    shingles / `rate` keys, however long the longer one is; a long text's `most` keys are
+    spread over all of it (docs/dedup.md, "Recall on truncated and extended copies"). The
+    keys are mixed apart from band keys.
+    """
+    counts = [len(shingles) for shingles in shingle_lists]
+    values = np.concatenate(shingle_lists).astype(np.uint64) if shingle_lists else np.zeros(0, np.uint64)
+    owner = np.repeat(np.arange(len(shingle_lists), dtype=np.uint64), counts)
+    chosen = values <= np.uint64(((1 << 32) - 1) // rate)
+    distinct = unique_sorted((owner[chosen] << np.uint64(32)) | values[chosen])  # by text, then value
+    texts = distinct >> np.uint64(32)
+    firsts = np.flatnonzero(np.concatenate(([True], texts[1:] != texts[:-1])))[: len(texts)]
+    place = np.arange(len(distinct)) - np.repeat(firsts, np.diff(np.append(firsts, len(distinct))))
+    distinct = distinct[place < most]
+    keys = (distinct & np.uint64(0xFFFFFFFF)) + SAMPLE_SALT
+    keys ^= keys >> np.uint64(31)
+    keys *= np.uint64(0x94D049BB133111EB)
+    keys ^= keys >> np.uint64(29)
+    return Postings(keys, (distinct >> np.uint64(32)).astype(np.int64), len(shingle_lists))
+
+
+def shared_keys(
+    queries: Postings, indexed: Postings, max_bucket: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query text, indexed text, number of keys in common) for every pair sharing a key.
+
+    Of a bucket holding more than `max_bucket` indexed texts, a query meets the first
+    `max_bucket` (lowest numbers): thousands of identical copies cost no quadratic work.
+    """
+    order = np.argsort(indexed.keys, kind="stable")
+    ordered = indexed.keys[order]
+    query_order = np.argsort(queries.keys)
+    keys = queries.keys[query_order]  # sorted, so the searches below walk memory in order
     lo = np.searchsorted(ordered, keys, side="left")
     counts = np.minimum(np.searchsorted(ordered, keys, side="right") - lo, max_bucket)
     hits = np.flatnonzero(counts)
-    query_rows = np.repeat(query_order[hits] // queries.shape[1], counts[hits])
+    query_rows = np.repeat(queries.owner[query_order[hits]], counts[hits])
     offsets = np.arange(len(query_rows)) - np.repeat(np.cumsum(counts[hits]) - counts[hits], counts[hits])
-    indexed_rows = order[np.repeat(lo[hits], counts[hits]) + offsets] // indexed.shape[1]
-    return _count_pairs(query_rows, indexed_rows, len(indexed))
+    indexed_rows = indexed.owner[order[np.repeat(lo[hits], counts[hits]) + offsets]]
+    return _count_pairs(query_rows, indexed_rows, indexed.count)
 
 
-def shared_bands_within(keys: np.ndarray, max_bucket: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, earlier row, number of bands in common) for rows of one key array sharing keys.
+def shared_keys_within(postings: Postings, max_bucket: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(text, earlier text, number of keys in common) for the texts of one batch sharing keys.
 
-    A row meets at most the `max_bucket` nearest earlier rows of each bucket.
+    A text meets at most the `max_bucket` nearest earlier texts of each bucket.
     """
-    flat = keys.ravel()
-    order = np.argsort(flat, kind="stable")  # equal keys keep their rows in ascending order
-    ordered, rows = flat[order], order // keys.shape[1]
+    order = np.argsort(postings.keys, kind="stable")  # equal keys keep their owners ascending
+    ordered, rows = postings.keys[order], postings.owner[order]
     later, earlier = [], []
     for distance in range(1, max_bucket + 1):
         same = np.flatnonzero(ordered[distance:] == ordered[:-distance])
@@ -132,12 +191,12 @@ def shared_bands_within(keys: np.ndarray, max_bucket: int) -> tuple[np.ndarray, 
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     later_rows, earlier_rows = np.concatenate(later), np.concatenate(earlier)
     distinct = later_rows != earlier_rows
-    return _count_pairs(later_rows[distinct], earlier_rows[distinct], len(keys))
+    return _count_pairs(later_rows[distinct], earlier_rows[distinct], postings.count)
 
 
 @dataclass
 class Neighbours:
-    """For each query row, the rows it shares LSH bands with and how many bands."""
+    """For each query text, the texts it shares candidate keys with and how many keys."""
 
     starts: np.ndarray  # query row q's neighbours are entries starts[q] .. starts[q + 1]
     rows: np.ndarray

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from pipeline.config import DedupConfig
@@ -21,6 +22,7 @@ from tests.dedup.texts import (
     TRANSFORMS,
     WIRE_STORY,
     document,
+    text,
 )
 
 CONFIG = DedupConfig()
@@ -231,3 +233,39 @@ def test_empty_and_tiny_batches() -> None:
     [alone] = assign([document("https://solo.example/x", ["Just a few words here."], None)])
     assert (alone.status, alone.canonical_url) == ("canonical", "https://solo.example/x")
     assert alone.similarity is None and alone.method is None  # a canonical is not compared to itself
+
+
+def local_paragraphs(words: int, seed: int) -> list[str]:
+    """About `words` words of paragraphs no other page has: news words in a shuffled order."""
+    rng = np.random.default_rng(seed)
+    paragraphs = [*WIRE_STORY, STATEMENT] + [p for story in STORIES_QUOTING_THE_STATEMENT for p in story]
+    vocabulary = " ".join(paragraphs).split()
+    return [" ".join(rng.choice(vocabulary, 60).tolist()) for _ in range(max(1, words // 60))]
+
+
+def test_a_copy_extended_to_ten_times_the_original_joins_it() -> None:
+    """Bands alone find this pair rarely (Jaccard 0.1); the sampled-shingle keys find it."""
+    words = len(text(WIRE_STORY).split())
+    for seed, place in enumerate(("after", "before", "around")):
+        added = local_paragraphs(9 * words, seed)
+        body = {"after": WIRE_STORY + added, "before": added + WIRE_STORY}.get(
+            place, added[: len(added) // 2] + WIRE_STORY + added[len(added) // 2 :]
+        )
+        copy = document(f"https://copy.example/{place}", body, "2020-09-14T11:00:00Z")
+        assert stories(assign([ORIGINAL, copy])) == 1, place
+
+
+def test_a_copy_truncated_to_a_tenth_of_a_long_original_joins_it() -> None:
+    original_text = WIRE_STORY + local_paragraphs(9 * len(text(WIRE_STORY).split()), seed=7)
+    original = document("https://wire.example/long", original_text, "2020-09-14T08:00:00Z")
+    for share in (0.1, 0.2):
+        kept = " ".join(text(original_text).split()[: round(share * len(text(original_text).split()))])
+        copy = document(f"https://copy.example/{share}", [kept], "2020-09-14T11:00:00Z")
+        assert stories(assign([original, copy])) == 1, share
+
+
+def test_without_sampled_shingle_keys_the_long_extended_copy_is_missed() -> None:
+    """The same pair with bands only: what the sampled keys add (the test above is not vacuous)."""
+    added = local_paragraphs(9 * len(text(WIRE_STORY).split()), seed=0)
+    copy = document("https://copy.example/after", WIRE_STORY + added, "2020-09-14T11:00:00Z")
+    assert stories(assign([ORIGINAL, copy], DedupConfig(containment_sample=0))) == 2

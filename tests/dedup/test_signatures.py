@@ -6,11 +6,13 @@ import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 from pipeline.dedup.signatures import (
+    Postings,
     Signer,
     band_keys,
     minhash_sample,
-    shared_bands,
-    shared_bands_within,
+    sample_keys,
+    shared_keys,
+    shared_keys_within,
 )
 
 
@@ -65,18 +67,39 @@ def test_lsh_pairs_equal_datasketch_minhashlsh() -> None:
     for number, signature in enumerate(rows):
         lsh.insert(number, lean(signature, seed=1))
     expected = {(q, i) for q in range(len(sets)) for i in lsh.query(lean(rows[q], seed=1)) if i != q}
-    queries, found, _ = shared_bands(keys, keys, max_bucket=64)
+    postings = Postings.of_rows(keys)
+    queries, found, _ = shared_keys(postings, postings, max_bucket=64)
     assert {(q, i) for q, i in zip(queries.tolist(), found.tolist(), strict=True) if q != i} == expected
-    later, earlier, _ = shared_bands_within(keys, max_bucket=64)
+    later, earlier, _ = shared_keys_within(postings, max_bucket=64)
     assert {(a, b) for a, b in zip(later.tolist(), earlier.tolist(), strict=True)} == {
         (q, i) for q, i in expected if i < q
     }
 
 
 def test_a_huge_bucket_pairs_each_page_with_a_bounded_number() -> None:
-    keys = np.repeat(np.arange(4, dtype=np.uint64)[None, :], 500, axis=0)  # 500 identical pages
-    later, _, shared = shared_bands_within(keys, max_bucket=8)
+    keys = Postings.of_rows(np.repeat(np.arange(4, dtype=np.uint64)[None, :], 500, axis=0))  # 500 copies
+    later, _, shared = shared_keys_within(keys, max_bucket=8)
     assert len(later) <= 500 * 8
     assert set(shared.tolist()) == {4}
-    _, found, _ = shared_bands(keys[:3], keys, max_bucket=8)
+    first_three = Postings(keys.keys[:12], keys.owner[:12], 3)
+    _, found, _ = shared_keys(first_three, keys, max_bucket=8)
     assert sorted(set(found.tolist())) == list(range(8))  # the first pages of the bucket
+
+
+def test_sampled_shingle_keys_are_shared_in_proportion_to_the_common_part() -> None:
+    rng = np.random.default_rng(5)
+    original = rng.integers(0, 1 << 32, 2000, dtype=np.uint64).astype(np.uint32)
+    local = rng.integers(0, 1 << 32, 18000, dtype=np.uint64).astype(np.uint32)
+    texts = [original, original[:200], np.concatenate((local[:9000], original, local[9000:])), local[:500]]
+    keys = sample_keys(texts, rate=8, most=64)
+    per_text = np.bincount(keys.owner, minlength=4)
+    assert per_text[0] == 64 and per_text[2] == 64 and 15 <= per_text[1] <= 40  # 200 / 8 expected
+    assert np.all(np.diff(keys.owner) >= 0)
+    later, earlier, shared = shared_keys_within(keys, max_bucket=64)
+    pairs = {(a, b): n for a, b, n in zip(later.tolist(), earlier.tolist(), shared.tolist(), strict=True)}
+    assert pairs[(1, 0)] >= 3  # a tenth of the original: its keys are spread over the whole text
+    assert pairs[(2, 0)] >= 3  # the original inside ten times its length
+    assert (3, 0) not in pairs and (3, 1) not in pairs
+    assert not set(sample_keys([original], rate=8, most=64).keys) & set(
+        band_keys(signatures(Signer(num_perm=8, seed=1), [original]), bands=4, rows=2).ravel()
+    )
