@@ -151,7 +151,7 @@ def main() -> None:
     made = copies_of(texts, args.seed, args.min_copy_words)
     docs = [document(f"https://original{n}.example/", text, 1) for n, text in enumerate(texts)]
     docs += [document(f"https://copy{c}.example/{n}", text, 2) for c, (n, _, text) in enumerate(made)]
-    decisions = Deduplicator(config.dedup, []).assign(docs)
+    decisions = Deduplicator(config.dedup).assign(docs)
     story = [decision.story_id for decision in decisions]
     gold = list(range(len(texts))) + [number for number, _, _ in made]
     found: dict[str, list[int]] = defaultdict(lambda: [0, 0])

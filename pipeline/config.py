@@ -112,6 +112,16 @@ class DedupConfig(Settings):
         description="a time without zone (and a bare day's ends) is UTC give or take this",
     )
     support_tolerance: float = share(0.1, "members this close to the fullest one count as full")
+    # The stored index (docs/dedup.md, "The index"): sorted tables probed block by block.
+    index_block: int = Field(
+        256, ge=8, le=1 << 20, description="entries per block of an index table; one fence key per block"
+    )
+    index_block_gap: int = Field(
+        4, ge=0, description="a probe reads up to this many unneeded blocks rather than split a range"
+    )
+    compaction_fanout: int = Field(
+        4, ge=2, le=64, description="this many segments of one level at the index's tail are merged"
+    )
 
     @model_validator(mode="after")
     def _bands_cover_the_signature(self) -> Self:

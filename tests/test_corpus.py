@@ -52,7 +52,7 @@ def _write_run(
         },
         "objects": keys,
     }
-    store.put(keys["index"], index.encode_segment([], [], shingle_words=Config().dedup.shingle_words))
+    store.put(keys["index"], index.encode_segment([], [], Config().dedup))
     store.put(key or f"commits/{sequence:012d}.json", json.dumps(manifest).encode())
 
 

@@ -8,53 +8,18 @@ explains the method and why each threshold has its value.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from pipeline.config import DedupConfig
 from pipeline.dedup.canonical import Candidate, CanonicalChoice, Window, publication_window
 from pipeline.dedup.shingles import shingle_batch
-from pipeline.dedup.signatures import (
-    Neighbours,
-    Postings,
-    Signer,
-    band_keys,
-    minhash_sample,
-    sample_keys,
-    shared_keys,
-    shared_keys_within,
-)
+from pipeline.dedup.signatures import Neighbours, Postings, candidate_keys, shared_keys_within
+from pipeline.dedup.stories import Story, Supersession, new_story_id
 from pipeline.dedup.verification import Overlap, StoryFrequency, Text, Verifier
 from pipeline.records import Decision, Document
-
-
-@dataclass
-class Story:
-    """What the index keeps of one story: its canonical page, enough to verify and choose."""
-
-    story_id: str
-    canonical_url: str
-    published_at: str | None
-    fetched_at: str
-    words: int
-    shingles: np.ndarray  # uint32: the canonical text's shingles in text order
-
-
-@dataclass(frozen=True)
-class Supersession:
-    """A stored story's canonical, replaced by an earlier or fuller publication."""
-
-    story_id: str
-    old_url: str
-    new_url: str
-
-
-def new_story_id(doc: Document) -> str:
-    return "s_" + hashlib.sha256(f"{doc.url}\n{doc.content_sha}".encode()).hexdigest()[:20]
-
 
 STORED = -1  # stands for the stored canonical where a document of the batch is expected
 
@@ -110,58 +75,79 @@ class _Group:
             self.members.append(doc)
 
 
+class StoredStories(Protocol):
+    """The stories of earlier runs, as deduplication asks for them: in batches, by key.
+
+    `pipeline.dedup.index.IndexState` answers from the store's segments.
+    """
+
+    def candidates(self, keys: Postings, max_bucket: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(text, story key, keys shared) for every stored story sharing candidate keys with a text."""
+        ...
+
+    def stories_of_texts(self, digests: np.ndarray) -> np.ndarray:
+        """For each text digest, the key of the story that placed that text (0: none)."""
+        ...
+
+    def stories(self, keys: np.ndarray) -> dict[int, Story]:
+        """The current version of each of these stories (by key)."""
+        ...
+
+
 class Deduplicator:
     """Assign documents to stories, against stories known from earlier runs and each other.
 
-    `known_texts` names the texts earlier runs placed (`Text.digest` -> story id), copies as
-    well as canonicals: a page with one of those texts is that story's, whatever verification
-    would say today. After `assign`, `changed` holds the stories created or given a new
-    canonical (what the index must store), `superseded` the stored canonicals that were
-    replaced and `placed_texts` the digest and story of every page of the batch.
+    `stored` names the texts earlier runs placed (`Text.digest` -> story), copies as well as
+    canonicals: a page with one of those texts is that story's, whatever verification would
+    say today. Only the stored stories a page of the batch shares candidate keys with (the
+    `max_candidates` sharing most) are fetched. After `assign`, `changed` holds the stories
+    created or given a new canonical (what the index must store), `superseded` the stored
+    canonicals that were replaced and `placed_texts` the digest and story of every page of
+    the batch.
     """
 
-    def __init__(
-        self, config: DedupConfig, stories: list[Story], known_texts: Mapping[int, str] | None = None
-    ) -> None:
+    def __init__(self, config: DedupConfig, stored: StoredStories | None = None) -> None:
         self.config = config
-        self.signer = Signer(config.num_perm, config.seed)
-        self._stored = list(stories)
-        self._stored_texts = [Text(story.shingles, story.words) for story in stories]
-        self._stored_keys = self._postings([text.shingles for text in self._stored_texts])
-        stored_of_story = {story.story_id: number for number, story in enumerate(self._stored)}
-        self._stored_of_text = {
-            digest: stored_of_story[story_id]
-            for digest, story_id in (known_texts or {}).items()
-            if story_id in stored_of_story
-        }
-        self._stored_of_text.update((text.digest, number) for number, text in enumerate(self._stored_texts))
+        self.stored = stored
+        self._stored: list[Story] = []
+        self._stored_texts: list[Text] = []
         self.changed: list[Story] = []
         self.superseded: list[Supersession] = []
         self.placed_texts: dict[int, str] = {}
 
-    def _postings(self, shingle_lists: list[np.ndarray]) -> Postings:
-        """The texts' candidate keys: LSH bands of their MinHash signatures, and sampled shingles."""
-        values, owner = minhash_sample(shingle_lists, self.config.minhash_sample)
-        signatures = self.signer.signatures_of(values, owner, len(shingle_lists))
-        bands = Postings.of_rows(band_keys(signatures, self.config.bands, self.config.rows))
-        if not self.config.containment_sample:
-            return bands
-        return bands + sample_keys(
-            shingle_lists, self.config.containment_sample, self.config.containment_keys
-        )
+    def _fetch_stored(self, keys: Postings, digests: np.ndarray) -> tuple[Neighbours, dict[int, int]]:
+        """Fetch the stored stories the batch may join: for each page the `max_candidates` sharing
+        most keys with it, and the stories holding one of its texts word for word. Returns each
+        page's stored neighbours (numbered as fetched) and the fetched story of each known text."""
+        none = Neighbours.of_pairs(keys.count, *(np.zeros(0, np.int64),) * 3)
+        if self.stored is None:
+            return none, {}
+        page, story, shared = self.stored.candidates(keys, self.config.max_bucket)
+        order = np.lexsort((story, -shared, page))  # per page, most shared first
+        page, story, shared = page[order], story[order], shared[order]
+        starts = np.searchsorted(page, page, side="left")
+        keep = np.arange(len(page)) - starts < self.config.max_candidates
+        page, story, shared = page[keep], story[keep], shared[keep]
+        twins = self.stored.stories_of_texts(digests)
+        wanted = np.unique(np.concatenate((story, twins[twins != 0])))
+        fetched = self.stored.stories(wanted)
+        number = {key: n for n, key in enumerate(fetched)}
+        self._stored = list(fetched.values())
+        self._stored_texts = [Text(s.shingles, s.words) for s in self._stored]
+        found = np.array([key in number for key in story.tolist()], dtype=bool)
+        rows = np.array([number[key] for key in story[found].tolist()], dtype=np.int64)
+        order = np.lexsort((rows, page[found]))
+        neighbours = Neighbours.of_pairs(keys.count, page[found][order], rows[order], shared[found][order])
+        known = {
+            digest: number[twin]
+            for digest, twin in zip(digests.tolist(), twins.tolist(), strict=True)
+            if twin in number
+        }
+        known.update((text.digest, n) for n, text in enumerate(self._stored_texts))
+        return neighbours, known
 
     def _window(self, published_at: str | None, fetched_at: str) -> Window:
         return publication_window(published_at, fetched_at, self.config.unzoned_hours)
-
-    def _neighbours(self, keys: Postings) -> tuple[Neighbours, Neighbours]:
-        """For each page (in placing order), the stored stories and earlier pages it shares keys with."""
-        within = Neighbours.of_pairs(keys.count, *shared_keys_within(keys, self.config.max_bucket))
-        if self._stored_keys.count == 0:
-            return Neighbours.of_pairs(keys.count, *(np.zeros(0, np.int64),) * 3), within
-        stored = Neighbours.of_pairs(
-            keys.count, *shared_keys(keys, self._stored_keys, self.config.max_bucket)
-        )
-        return stored, within
 
     def assign(self, docs: list[Document]) -> list[Decision]:
         """Decide for each document: a story's canonical, or a copy of one.
@@ -179,8 +165,10 @@ class Deduplicator:
         order = sorted(range(len(docs)), key=lambda i: (windows[i].middle, -texts[i].words, docs[i].url))
         rank_of = np.empty(len(docs), dtype=np.int64)
         rank_of[order] = np.arange(len(docs))
-        keys = self._postings(shingle_lists).renumbered(rank_of)
-        stored_neighbours, batch_neighbours = self._neighbours(keys)
+        keys = candidate_keys(shingle_lists, config).renumbered(rank_of)
+        digests = np.array([text.digest for text in texts], dtype=np.uint64)
+        stored_neighbours, stored_of_text = self._fetch_stored(keys, digests[order])
+        batch_neighbours = Neighbours.of_pairs(keys.count, *shared_keys_within(keys, config.max_bucket))
         frequency = StoryFrequency(
             sum(map(len, shingle_lists)) + sum(len(t.shingles) for t in self._stored_texts)
         )
@@ -200,8 +188,8 @@ class Deduplicator:
         for rank, i in enumerate(order):
             candidate, digest = Candidate(windows[i], texts[i]), texts[i].digest
             twin = group_of_text.get(digest)
-            if twin is None and digest in self._stored_of_text:
-                twin = stored_group(self._stored_of_text[digest])
+            if twin is None and digest in stored_of_text:
+                twin = stored_group(stored_of_text[digest])
             if twin is not None:
                 group_of_rank.append(twin)
                 groups[twin].join_identical(i, candidate, frequency)

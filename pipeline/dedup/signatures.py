@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from datasketch import MinHash
 
+from pipeline.config import DedupConfig
 from pipeline.dedup.shingles import fmix32, odd_constants, unique_sorted
 
 MAX_HASH = np.uint32((1 << 32) - 1)
@@ -150,6 +151,16 @@ def sample_keys(shingle_lists: list[np.ndarray], rate: int, most: int) -> Postin
     keys *= np.uint64(0x94D049BB133111EB)
     keys ^= keys >> np.uint64(29)
     return Postings(keys, (distinct >> np.uint64(32)).astype(np.int64), len(shingle_lists))
+
+
+def candidate_keys(shingle_lists: list[np.ndarray], config: DedupConfig) -> Postings:
+    """The texts' candidate keys: LSH bands of their MinHash signatures, and sampled shingles."""
+    values, owner = minhash_sample(shingle_lists, config.minhash_sample)
+    signatures = Signer(config.num_perm, config.seed).signatures_of(values, owner, len(shingle_lists))
+    bands = Postings.of_rows(band_keys(signatures, config.bands, config.rows))
+    if not config.containment_sample:
+        return bands
+    return bands + sample_keys(shingle_lists, config.containment_sample, config.containment_keys)
 
 
 def shared_keys(

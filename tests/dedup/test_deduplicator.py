@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.config import DedupConfig
 from pipeline.dedup import Deduplicator
+from pipeline.dedup.index import in_memory
 from pipeline.dedup.shingles import shingle_batch
 from pipeline.dedup.verification import StoryFrequency, Text, Verifier
 from pipeline.records import Decision, Document
@@ -31,7 +32,7 @@ ORIGINAL = document("https://wire.example/dam-vote", WIRE_STORY, "2020-09-14T08:
 
 
 def assign(docs: list[Document], config: DedupConfig = CONFIG) -> list[Decision]:
-    return Deduplicator(config, []).assign(docs)
+    return Deduplicator(config).assign(docs)
 
 
 def stories(decisions: list[Decision]) -> int:
@@ -94,11 +95,11 @@ def test_identical_copies_form_one_story_even_with_too_little_own_text_to_judge(
 
 def test_an_identical_copy_joins_a_stored_story_verification_cannot_judge() -> None:
     notice = [NOTE_OF_THE_HARBOUR, STATEMENT]
-    first = Deduplicator(CONFIG, [])
+    first = Deduplicator(CONFIG)
     first.assign(
         [*quoting_the_statement(), document("https://port.example/notice", notice, "2020-09-14T10:00:00Z")]
     )
-    later = Deduplicator(CONFIG, first.changed)
+    later = Deduplicator(CONFIG, in_memory(first.changed, CONFIG))
     [decision] = later.assign([document("https://mirror.example/notice", notice, "2020-09-14T10:00:00Z")])
     assert (decision.status, decision.canonical_url) == ("duplicate", "https://port.example/notice")
     assert later.changed == [] and later.superseded == []
