@@ -112,12 +112,15 @@ class DedupConfig(Settings):
         description="a time without zone (and a bare day's ends) is UTC give or take this",
     )
     support_tolerance: float = share(0.1, "members this close to the fullest one count as full")
-    # The stored index (docs/dedup.md, "The index"): sorted tables probed block by block.
-    index_block: int = Field(
-        256, ge=8, le=1 << 20, description="entries per block of an index table; one fence key per block"
+    # The stored index (docs/dedup.md, "The index"): hashed tables probed bucket by bucket.
+    index_bucket_entries: int = Field(
+        32, ge=1, le=4096, description="mean entries per bucket of an index table; a probe reads one bucket"
     )
-    index_block_gap: int = Field(
-        4, ge=0, description="a probe reads up to this many unneeded blocks rather than split a range"
+    index_read_gap: int = Field(
+        4, ge=0, description="a probe reads up to this many unneeded buckets rather than split a range"
+    )
+    index_probe_batch: int = Field(
+        8192, ge=1, description="keys probed at a time, which bounds a probe's buffers (a few MB)"
     )
     compaction_fanout: int = Field(
         4, ge=2, le=64, description="this many segments of one level at the index's tail are merged"

@@ -170,14 +170,18 @@ def encode_segment(
 ) -> bytes:
     """One run's segment (level 0)."""
     return segments.encode(
-        contents_of_run(stories, seen, config, texts), scheme(config), 0, config.index_block
+        contents_of_run(stories, seen, config, texts),
+        scheme(config),
+        0,
+        config.index_bucket_entries,
+        config.max_bucket,
     )
 
 
 def in_memory(stories: list[Story], config: DedupConfig, texts: dict[int, str] | None = None) -> IndexState:
     """An index of these stories held in memory (to deduplicate against a list of stories)."""
     data = encode_segment(stories, [], config, texts)
-    return IndexState([Segment("memory", BytesSource(data), config.index_block_gap)])
+    return IndexState([Segment("memory", BytesSource(data), config.index_read_gap, config.index_probe_batch)])
 
 
 def _legacy(data: bytes, key: str, config: DedupConfig) -> bytes:
@@ -214,7 +218,7 @@ def open_segment(store: Store, key: str, config: DedupConfig) -> Segment:
     source: StoreSource | BytesSource = StoreSource(store, key)
     if source.read([(0, len(segments.MAGIC))])[0] != segments.MAGIC:
         source = BytesSource(_legacy(store.get(key), key, config))
-    part = Segment(key, source, config.index_block_gap)
+    part = Segment(key, source, config.index_read_gap, config.index_probe_batch)
     if part.scheme != scheme(config):
         raise IndexMismatch(
             f"index segment {key} was built as {part.scheme!r} but the configuration asks for "
@@ -266,6 +270,8 @@ def compact(store: Store, run_id: str, state: IndexState, objects: RunObjects, c
         return
     merged = segments.merge(part.contents() for part in parts[start:])
     key = layout.merged_segment_key(run_id)
-    store.put(key, segments.encode(merged, scheme(config), level, config.index_block))
+    store.put(
+        key, segments.encode(merged, scheme(config), level, config.index_bucket_entries, config.max_bucket)
+    )
     objects.index_merged = key
     objects.index_replaces = [part.key for part in parts[start:]]

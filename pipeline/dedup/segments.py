@@ -1,21 +1,25 @@
-"""Index segments: immutable objects of sorted arrays, probed by batched range reads.
+"""Index segments: immutable objects of hashed lookup tables, probed by batched range reads.
 
 A segment holds some stories (each at one version), their candidate keys, the keys of the
-pages a run saw and the digests of the texts it placed. Every lookup table is a sorted
-array of 64-bit keys with its values alongside; the segment keeps every `block`-th key
-("fences", a few bytes per thousand entries) and a probe reads only the blocks its queries
-fall in, coalesced into ranges, so what a run reads and holds grows with its own pages, not
-with the index. docs/dedup.md ("The index") gives the layout and its cost model.
+pages a run saw and the digests of the texts it placed. Every lookup table maps 64-bit keys
+(hashes, so uniform) to 64-bit values, laid out as fixed-size *buckets*: a key's bucket is
+given by its top bits, so a probe computes where to read without any index in memory and
+reads one bucket (`slots` pairs of key and value) per key, with neighbouring buckets
+coalesced into one range. The few entries a full bucket cannot take (an unlucky bucket, or
+many stories sharing a key) sit in a small sorted *overflow* table read at open. What a run
+reads and holds thus grows with its own probes, not with the index. docs/dedup.md ("The
+index") gives the layout and its cost model.
 
-    b"DEDUPSEG1\\n" | header length (8 bytes, little-endian) | header (JSON) | sections
+    b"DEDUPSEG1\n" | header length (8 bytes, little-endian) | header (JSON) | sections
 
-The header names each section's offset, type and length. Story records are JSON metadata,
-a NUL, then the canonical's shingles (uint32) in text order.
+The header names each section's place and each table's buckets and slots. Story records are
+JSON metadata, a NUL, then the canonical's shingles (uint32) in text order.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,13 +31,49 @@ from pipeline.dedup.stories import Story, story_key
 
 MAGIC = b"DEDUPSEG1\n"
 PREFIX = len(MAGIC) + 8
-# Sorted key sections and the section holding their values (None: a set of keys).
+# The lookup tables and what their values are.
 TABLES = {
-    "candidate_keys": "candidate_stories",  # LSH band and sampled-shingle keys -> story key
-    "story_keys": "story_rows",  # story key -> its record
-    "page_keys": None,  # pages the runs saw (`index.page_key`)
-    "text_digests": "text_stories",  # digest of each text placed -> story key
+    "candidate_keys": "story key",  # LSH band and sampled-shingle keys
+    "story_keys": "record row",
+    "page_keys": "nothing",  # pages the runs saw (`index.page_key`): a set
+    "text_digests": "story key",  # digest of each text placed
 }
+EMPTY = 0  # the key of a free slot; a real key of 0 is kept in the overflow table
+OFFSETS_READ = 64  # story offsets are read in runs of this many
+
+
+def bucket_of(keys: np.ndarray, buckets: int) -> np.ndarray:
+    """The bucket of each key: its place in the key range, so buckets follow key order."""
+    return ((keys.astype(np.uint64) >> np.uint64(32)) * np.uint64(buckets)) >> np.uint64(32)
+
+
+def slots_for(mean: int) -> int:
+    """Slots of a bucket holding `mean` entries on average: 3.5 standard deviations more (a
+    bucket overflows about once in 4,000)."""
+    return mean + math.ceil(3.5 * math.sqrt(mean))
+
+
+def layout_table(keys: np.ndarray, values: np.ndarray, mean: int, cap: int) -> tuple[dict, bytes, bytes]:
+    """A table's bucket section and overflow section, and its header entry. Of many entries with
+    one key, only the first `cap` are kept: a probe never takes more."""
+    order = np.argsort(keys, kind="stable")
+    keys, values = keys.astype(np.uint64)[order], values.astype(np.uint64)[order]
+    first_of_key = np.concatenate(([True], keys[1:] != keys[:-1]))[: len(keys)]
+    starts = np.flatnonzero(first_of_key)
+    rank_in_key = np.arange(len(keys)) - np.repeat(starts, np.diff(np.append(starts, len(keys))))
+    keep = rank_in_key < cap
+    keys, values = keys[keep], values[keep]
+    buckets = max(1, math.ceil(len(keys) / mean))
+    slots = slots_for(mean)
+    bucket = bucket_of(keys, buckets).astype(np.int64)
+    firsts = np.searchsorted(bucket, np.arange(buckets))
+    place = np.arange(len(keys)) - firsts[bucket]
+    fits = (place < slots) & (keys != EMPTY)
+    table = np.zeros((buckets * slots, 2), dtype="<u8")
+    table[bucket[fits] * slots + place[fits]] = np.stack((keys[fits], values[fits]), axis=1)
+    overflow = np.stack((keys[~fits], values[~fits]), axis=1).astype("<u8")
+    header = {"buckets": buckets, "slots": slots, "entries": len(keys)}
+    return header, table.tobytes(), overflow.tobytes()
 
 
 class Source(Protocol):
@@ -104,31 +144,28 @@ def _story(record: bytes) -> Story:
     )
 
 
-def encode(contents: Contents, scheme: str, level: int, block: int) -> bytes:
-    """The segment object: every table sorted by key, with its fences."""
+def encode(contents: Contents, scheme: str, level: int, mean: int, cap: int) -> bytes:
+    """The segment object: each table in buckets of about `mean` entries, at most `cap` per key."""
     keys = np.array([story_key(story.story_id) for story in contents.stories], dtype=np.uint64)
     records = [_record(story) for story in contents.stories]
-    offsets = np.concatenate(([0], np.cumsum([len(record) for record in records]))).astype(np.uint64)
+    offsets = np.concatenate(([0], np.cumsum([len(record) for record in records]))).astype("<u8")
     tables = {
         "candidate_keys": (contents.candidate_keys, contents.candidate_stories),
         "story_keys": (keys, np.arange(len(keys), dtype=np.uint64)),
-        "page_keys": (np.unique(contents.page_keys.astype(np.uint64)), None),
+        "page_keys": (np.unique(contents.page_keys.astype(np.uint64)), np.zeros(0, np.uint64)),
         "text_digests": (contents.text_digests, contents.text_stories),
     }
-    sections: dict[str, np.ndarray | bytes] = {}
+    header: dict = {"scheme": scheme, "level": level, "stories": len(keys), "tables": {}, "sections": {}}
+    sections: dict[str, bytes] = {}
     for name, (table_keys, values) in tables.items():
-        order = np.argsort(table_keys, kind="stable")
-        sorted_keys = table_keys.astype(np.uint64)[order]
-        sections[name] = sorted_keys
-        sections[name + ".fences"] = sorted_keys[::block]
-        if values is not None:
-            sections[TABLES[name]] = values.astype(np.uint64)[order]  # type: ignore[index]
-    sections["story_offsets"] = offsets
+        values = values if len(values) == len(table_keys) else np.zeros(len(table_keys), np.uint64)
+        header["tables"][name], sections[name], sections[name + ".overflow"] = layout_table(
+            table_keys, values, mean, cap
+        )
+    sections["story_offsets"] = offsets.tobytes()
     sections["story_records"] = b"".join(records)
-    header: dict = {"scheme": scheme, "level": level, "block": block, "stories": len(keys), "sections": {}}
     body, position = [], 0
-    for name, section in sections.items():
-        data = section if isinstance(section, bytes) else section.astype("<u8").tobytes()
+    for name, data in sections.items():
         header["sections"][name] = [position, len(data)]  # from the end of the header
         body.append(data)
         position += len(data)
@@ -147,12 +184,13 @@ def _coalesce(blocks: np.ndarray, gap: int) -> list[tuple[int, int]]:
 
 
 class Segment:
-    """One segment, opened by reading its header and fences; tables are probed in batches."""
+    """One segment, opened by reading its header and overflow tables; tables are probed in batches."""
 
-    def __init__(self, key: str, source: Source, gap: int) -> None:
+    def __init__(self, key: str, source: Source, gap: int, batch: int) -> None:
         self.key = key
         self.source = source
-        self.gap = gap  # blocks between two needed ones that a probe reads rather than splitting a range
+        self.batch = batch  # keys probed at a time, bounding a probe's buffers
+        self.gap = gap  # buckets between two needed ones that a probe reads rather than splitting a range
         prefix = source.read([(0, PREFIX)])[0]
         if prefix[: len(MAGIC)] != MAGIC:
             raise ValueError(f"{key} is not an index segment")
@@ -160,64 +198,93 @@ class Segment:
         header = json.loads(source.read([(PREFIX, PREFIX + length)])[0])
         self.scheme: str = header["scheme"]
         self.level: int = header["level"]
-        self.block: int = header["block"]
         self.story_count: int = header["stories"]
-        self.size = PREFIX + length + sum(size for _, size in header["sections"].values())
+        self.tables: dict[str, dict] = header["tables"]
         base = PREFIX + length
         self.sections = {name: (base + start, size) for name, (start, size) in header["sections"].items()}
-        names = [name + ".fences" for name in TABLES]
-        pieces = source.read([(start, start + length) for start, length in (self.sections[n] for n in names)])
-        self.fences = {name: np.frombuffer(piece, "<u8") for name, piece in zip(TABLES, pieces, strict=True)}
+        self.size = base + sum(size for _, size in self.sections.values())
+        names = [name + ".overflow" for name in TABLES]
+        pieces = source.read([(start, start + size) for start, size in (self.sections[n] for n in names)])
+        self.overflow = {
+            name: np.frombuffer(piece, "<u8").reshape(-1, 2)
+            for name, piece in zip(TABLES, pieces, strict=True)
+        }
 
     def entries(self, name: str) -> int:
-        return self.sections[name][1] // 8
+        return self.tables[name]["entries"]
 
-    def _read_blocks(self, name: str, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The entries of a section in these (sorted, distinct) blocks, and their positions."""
-        start, _ = self.sections[name]
-        total = self.entries(name)
-        runs = [
-            (first * self.block, min(end * self.block, total)) for first, end in _coalesce(blocks, self.gap)
-        ]
-        pieces = self.source.read([(start + 8 * lo, start + 8 * hi) for lo, hi in runs])
+    def _read_units(self, name: str, units: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Units (sorted, distinct) of `width` uint64 each from a section, neighbours read as one
+        range: the values read, and where each unit starts among them."""
+        start, size = self.sections[name]
+        runs = _coalesce(units, self.gap)
+        pieces = self.source.read(
+            [(start + 8 * width * lo, start + min(8 * width * hi, size)) for lo, hi in runs]
+        )  # the last unit of a section may be partial
         values = np.frombuffer(b"".join(pieces), "<u8")
-        positions = np.concatenate([np.arange(lo, hi) for lo, hi in runs]) if runs else np.zeros(0, np.int64)
-        return values, positions
+        firsts = np.array([lo for lo, _ in runs], dtype=np.int64)
+        lengths = np.array([hi - lo for lo, hi in runs], dtype=np.int64)
+        run_of = np.searchsorted(firsts, units, side="right") - 1
+        before = np.concatenate(([0], np.cumsum(lengths)[:-1])) if runs else lengths
+        return values, (before[run_of] + units - firsts[run_of]) * width
 
     def lookup(self, name: str, queries: np.ndarray, cap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(query number, value) for every entry of table `name` whose key equals a query; at most
-        `cap` entries per query (the first in key order). A table without values gives positions."""
-        fences = self.fences[name]
+        `cap` entries per query (the first in key order), queries in ascending order."""
         queries = np.asarray(queries, dtype=np.uint64)
-        if len(fences) == 0 or len(queries) == 0:
+        by_key = np.argsort(queries, kind="stable")  # batches of neighbouring keys read disjoint buckets
+        found_query, found_value = [], []
+        for lo in range(0, len(queries), self.batch):
+            batch = by_key[lo : lo + self.batch]
+            query, value = self._lookup(name, queries[batch])
+            found_query.append(batch[query])
+            found_value.append(value)
+        if not found_query:
             return np.zeros(0, np.int64), np.zeros(0, np.uint64)
-        first = np.maximum(np.searchsorted(fences, queries, side="left") - 1, 0)
-        end = np.maximum(np.searchsorted(fences, queries, side="right"), first + 1)
-        spans = end - first
-        blocks = np.unique(np.repeat(first, spans) + _ramps(spans))
-        keys, positions = self._read_blocks(name, blocks)
-        lo = np.searchsorted(keys, queries, side="left")
-        counts = np.searchsorted(keys, queries, side="right") - lo
-        if cap is not None:
-            counts = np.minimum(counts, cap)
-        query = np.repeat(np.arange(len(queries)), counts)
-        entry = np.repeat(lo, counts) + _ramps(counts)
-        values_name = TABLES[name]
-        if values_name is None:
-            return query, positions[entry].astype(np.uint64)
-        values, _ = self._read_blocks(values_name, blocks)
-        return query, values[entry]
+        query, value = np.concatenate(found_query), np.concatenate(found_value)
+        order = np.argsort(query, kind="stable")  # by query number, each query's entries in key order
+        query, value = query[order], value[order]
+        if cap is not None and len(query):
+            starts = np.flatnonzero(np.concatenate(([True], query[1:] != query[:-1])))
+            rank = np.arange(len(query)) - np.repeat(starts, np.diff(np.append(starts, len(query))))
+            query, value = query[rank < cap], value[rank < cap]
+        return query, value
+
+    def _lookup(self, name: str, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        table = self.tables[name]
+        buckets, slots = table["buckets"], table["slots"]
+        bucket = bucket_of(queries, buckets).astype(np.int64)
+        needed = np.unique(bucket)
+        values, where = self._read_units(name, needed, 2 * slots)
+        starts = where[np.searchsorted(needed, bucket)]
+        pairs = values[starts[:, None] + 2 * np.arange(slots)[None, :]]  # the keys of each query's bucket
+        hit_query, hit_slot = np.nonzero((pairs == queries[:, None]) & (queries[:, None] != EMPTY))
+        query = [hit_query]
+        value = [values[starts[hit_query] + 2 * hit_slot + 1]]
+        overflow = self.overflow[name]
+        if len(overflow):
+            lo = np.searchsorted(overflow[:, 0], queries, side="left")
+            counts = np.searchsorted(overflow[:, 0], queries, side="right") - lo
+            query.append(np.repeat(np.arange(len(queries)), counts))
+            value.append(overflow[np.repeat(lo, counts) + _ramps(counts), 1])
+        query_all, value_all = np.concatenate(query), np.concatenate(value)
+        order = np.argsort(query_all, kind="stable")  # by query; within one, bucket slots then overflow
+        return query_all[order], value_all[order]
 
     def stories(self, rows: np.ndarray) -> list[Story]:
         """The stories at these record rows."""
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) == 0:
             return []
-        wanted = np.unique(np.concatenate((rows, rows + 1)))
-        values, positions = self._read_blocks("story_offsets", np.unique(wanted // self.block))
-        offset_of = dict(zip(positions.tolist(), values.tolist(), strict=True))
-        start, _ = self.sections["story_records"]
-        ranges = [(start + offset_of[row], start + offset_of[row + 1]) for row in rows.tolist()]
+        width = OFFSETS_READ
+        needed = np.unique(np.concatenate((rows, rows + 1)) // width)
+        values, where = self._read_units("story_offsets", needed, width)
+
+        def offsets(of: np.ndarray) -> list[int]:
+            return (start + values[where[np.searchsorted(needed, of // width)] + of % width]).tolist()
+
+        start = self.sections["story_records"][0]
+        ranges = list(zip(offsets(rows), offsets(rows + 1), strict=True))
         return [_story(record) for record in self.source.read(ranges)]
 
     def contents(self) -> Contents:
@@ -228,19 +295,21 @@ class Segment:
             start, length = self.sections[name]
             return np.frombuffer(everything, "<u8", count=length // 8, offset=start)
 
+        def table(name: str) -> tuple[np.ndarray, np.ndarray]:
+            slots = section(name).reshape(-1, 2)
+            pairs = np.concatenate((slots[slots[:, 0] != EMPTY], section(name + ".overflow").reshape(-1, 2)))
+            return pairs[:, 0].copy(), pairs[:, 1].copy()
+
         offsets = section("story_offsets").tolist()
         start, _ = self.sections["story_records"]
         records = [
             everything[start + offsets[row] : start + offsets[row + 1]] for row in range(self.story_count)
         ]
         stories = [_story(record) for record in records]
+        candidate_keys, candidate_stories = table("candidate_keys")
+        text_digests, text_stories = table("text_digests")
         return Contents(
-            stories,
-            section("candidate_keys").copy(),
-            section("candidate_stories").copy(),
-            section("page_keys").copy(),
-            section("text_digests").copy(),
-            section("text_stories").copy(),
+            stories, candidate_keys, candidate_stories, table("page_keys")[0], text_digests, text_stories
         )
 
 

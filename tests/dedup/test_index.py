@@ -266,7 +266,7 @@ def test_compaction_merges_committed_segments_without_changing_what_runs_see(
     else:  # the fixture first: it points the client at the moto server on 127.0.0.1
         bucket = request.getfixturevalue("s3_bucket")
         store = S3Store(make_s3_client(), bucket, "corpus")
-    config = CONFIG.dedup.model_copy(update={"compaction_fanout": 2, "index_block": 8})
+    config = CONFIG.dedup.model_copy(update={"compaction_fanout": 2, "index_bucket_entries": 2})
     every = stories(7)
     plain: list[Segment] = []
     for number, story in enumerate(every):
