@@ -251,13 +251,16 @@ def run_pages(seed: int) -> list[Document]:
 
 
 class CountingStore(LocalStore):
-    """A local store that counts the bytes and ranges its range reads return."""
+    """A local store that counts the bytes, ranges and seconds of its range reads."""
 
     read_bytes = 0
     ranges = 0
+    seconds = 0.0
 
     def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        started = time.perf_counter()
         pieces = super().get_ranges(key, ranges)
+        CountingStore.seconds += time.perf_counter() - started
         CountingStore.read_bytes += sum(len(piece) for piece in pieces)
         CountingStore.ranges += len(pieces)
         return pieces
@@ -286,6 +289,7 @@ def one_run(folder: Path, seed: int) -> dict:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "read_mb": CountingStore.read_bytes / 1e6,
         "ranges": CountingStore.ranges,
+        "read_seconds": CountingStore.seconds,
         "copies_found": joined,
         "superseded": len(dedup.superseded),
     }
@@ -344,7 +348,7 @@ def main() -> None:
             run = results[size]
             print(
                 f"{size:>9,} stories: run {median:6.2f} s  peak RSS {run['peak_rss_mb']:6.0f} MB  "
-                f"read {run['read_mb']:7.1f} MB in {run['ranges']:>6} ranges  "
+                f"read {run['read_mb']:6.1f} MB in {run['ranges']:>6} ranges, {run['read_seconds']:.2f} s  "
                 f"index {run['bytes_per_story']:6.0f} B/story  (built in {build_seconds:.0f} s; "
                 f"copies found {run['copies_found']}/{PLANTED}, superseded {run['superseded']})",
                 flush=True,
@@ -373,19 +377,20 @@ def probe_model(size: int) -> tuple[float, float]:
 
 
 def project(results: dict[int, dict]) -> None:
-    """10^7 and 10^8 from the cost model: run time = a + b * ranges read, a and b fitted to the
-    measured sizes; reads stop growing once every probe reads a bucket of its own."""
-    sizes = sorted(results)
-    ranges = np.array([probe_model(size)[0] for size in sizes])
-    seconds = np.array([results[size]["seconds"] for size in sizes])
-    slope, intercept = np.polyfit(ranges, seconds, 1) if len(sizes) > 1 else (0.0, seconds[0])
-    per_story = results[sizes[-1]]["bytes_per_story"]
-    for size in (*sizes, 10**7, 10**8):
-        model_ranges, model_bytes = probe_model(size)
+    """10^7 and 10^8 from the cost model: a run's time is its reads (ranges given by the model,
+    at the cost per range measured at the largest size) plus the rest of its work, which does
+    not depend on the index (measured at the largest size); reads stop growing once every probe
+    reads a bucket of its own."""
+    largest = results[max(results)]
+    per_range = largest["read_seconds"] / largest["ranges"]
+    rest = largest["seconds"] - largest["read_seconds"]
+    per_story = largest["bytes_per_story"]
+    for size in (*sorted(results), 10**7, 10**8):
+        ranges, read = probe_model(size)
         kind = "measured" if size in results else "projected"
         print(
-            f"{kind:>9} {size:>11,} stories: model {model_ranges:8.0f} ranges {model_bytes / 1e6:6.0f} MB, "
-            f"run {intercept + slope * model_ranges:5.2f} s, index {per_story * size / 1e9:7.1f} GB"
+            f"{kind:>9} {size:>11,} stories: model {ranges:8.0f} ranges {read / 1e6:5.0f} MB, "
+            f"run {rest + per_range * ranges:5.2f} s, index {per_story * size / 1e9:6.1f} GB"
         )
 
 

@@ -163,27 +163,6 @@ def candidate_keys(shingle_lists: list[np.ndarray], config: DedupConfig) -> Post
     return bands + sample_keys(shingle_lists, config.containment_sample, config.containment_keys)
 
 
-def shared_keys(
-    queries: Postings, indexed: Postings, max_bucket: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(query text, indexed text, number of keys in common) for every pair sharing a key.
-
-    Of a bucket holding more than `max_bucket` indexed texts, a query meets the first
-    `max_bucket` (lowest numbers): thousands of identical copies cost no quadratic work.
-    """
-    order = np.argsort(indexed.keys, kind="stable")
-    ordered = indexed.keys[order]
-    query_order = np.argsort(queries.keys)
-    keys = queries.keys[query_order]  # sorted, so the searches below walk memory in order
-    lo = np.searchsorted(ordered, keys, side="left")
-    counts = np.minimum(np.searchsorted(ordered, keys, side="right") - lo, max_bucket)
-    hits = np.flatnonzero(counts)
-    query_rows = np.repeat(queries.owner[query_order[hits]], counts[hits])
-    offsets = np.arange(len(query_rows)) - np.repeat(np.cumsum(counts[hits]) - counts[hits], counts[hits])
-    indexed_rows = indexed.owner[order[np.repeat(lo[hits], counts[hits]) + offsets]]
-    return _count_pairs(query_rows, indexed_rows, indexed.count)
-
-
 def shared_keys_within(postings: Postings, max_bucket: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(text, earlier text, number of keys in common) for the texts of one batch sharing keys.
 

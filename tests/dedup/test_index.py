@@ -332,3 +332,14 @@ def test_a_segment_of_the_first_layout_is_still_read(tmp_path: Path) -> None:
     assert 7 in state.seen and state.all_stories()[story.story_id].canonical_url == story.canonical_url
     digest = Text(story.shingles, story.words).digest  # the canonical's own text is known word for word
     assert state.stories_of_texts(np.array([digest], dtype=np.uint64)).tolist() == [story_key(story.story_id)]
+
+
+def test_a_key_many_stored_stories_share_meets_only_max_bucket_of_them() -> None:
+    """Thousands of stories sharing a key (a stock phrase) cost a probe `max_bucket` of them."""
+    [story] = stories(1)
+    many = [replace(story, story_id=f"s_{n:020d}") for n in range(100)]
+    config = CONFIG.dedup.model_copy(update={"max_bucket": 8})
+    state = index.in_memory(many, config)
+    keys = index.candidate_keys([story.shingles], config)
+    _, found, shared = state.candidates(keys, config.max_bucket)
+    assert len(set(found.tolist())) == 8 and set(shared.tolist()) == {len(keys.keys)}
