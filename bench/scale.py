@@ -166,7 +166,7 @@ def build(folder: Path, size: int, seed: int) -> dict:
     store = LocalStore(folder / "store")
     writer = SegmentWriter(folder)
     real = planted_texts(seed)
-    shingle_lists, word_counts = shingle_batch(real, CONFIG.shingle_words)
+    shingle_lists, word_counts = shingle_batch(real, CONFIG.shingle_words, CONFIG.text_batch_characters)
     real_keys = candidate_keys(shingle_lists, CONFIG)
     planted_at = np.sort(rng.choice(size, PLANTED, replace=False))
     lengths = words_of(size, rng)

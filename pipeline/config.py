@@ -93,6 +93,16 @@ class DedupConfig(Settings):
         64, ge=1, description="of those, a text keeps at most this many (the lowest hashes), spread over it"
     )
     max_bucket: int = Field(64, ge=1, description="a page meets at most this many pages of one LSH bucket")
+    # How the batch work is cut up: these change speed and memory, never a decision.
+    text_batch_characters: int = Field(
+        1 << 20, ge=1, description="texts are split into words in groups of about this many characters"
+    )
+    signature_block: int = Field(
+        8192, ge=1, description="hash values per block of the batch MinHash (permutations x block in cache)"
+    )
+    frequency_counters: int = Field(
+        4, ge=1, le=1024, description="story-frequency counters per distinct shingle (fewer: more collisions)"
+    )
     max_candidates: int = Field(
         5, ge=1, description="candidate stories verified per page, most shared bands first"
     )

@@ -157,7 +157,9 @@ class Deduplicator:
         story it verifies against best, or else a new story of its own.
         """
         config = self.config
-        shingle_lists, word_counts = shingle_batch([doc.text for doc in docs], config.shingle_words)
+        shingle_lists, word_counts = shingle_batch(
+            [doc.text for doc in docs], config.shingle_words, config.text_batch_characters
+        )
         texts = [
             Text(shingles, words) for shingles, words in zip(shingle_lists, word_counts.tolist(), strict=True)
         ]
@@ -170,7 +172,8 @@ class Deduplicator:
         stored_neighbours, stored_of_text = self._fetch_stored(keys, digests[order])
         batch_neighbours = Neighbours.of_pairs(keys.count, *shared_keys_within(keys, config.max_bucket))
         frequency = StoryFrequency(
-            sum(map(len, shingle_lists)) + sum(len(t.shingles) for t in self._stored_texts)
+            config.frequency_counters,
+            sum(map(len, shingle_lists)) + sum(len(t.shingles) for t in self._stored_texts),
         )
         frequency.add_stories(self._stored_texts)
         verifier = Verifier(config, frequency)

@@ -26,7 +26,6 @@ WORD_FLAG = 1 << 29  # a word character
 EXPANDS = 1 << 31  # normalises to several characters, some of them word characters
 COMPOSES = 1 << 31 | 1 << 30  # may merge with its neighbour: the whole text is normalised as a string
 HASH_BASE = 0x01000193  # odd, so it has an inverse modulo 2**32
-CHUNK_CHARACTERS = 1 << 20  # texts are processed in groups of about this size, bounding memory
 MIN_POWERS = 1 << 16
 
 
@@ -196,12 +195,12 @@ def _word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return hashes, np.diff(np.searchsorted(starts, separators), prepend=0)
 
 
-def _chunks(texts: list[str]) -> list[list[str]]:
-    """Consecutive texts in groups of about CHUNK_CHARACTERS, which bounds memory."""
+def _chunks(texts: list[str], characters: int) -> list[list[str]]:
+    """Consecutive texts in groups of about `characters`, which bounds memory."""
     chunks: list[list[str]] = [[]]
     size = 0
     for text in texts:
-        if size and size + len(text) > CHUNK_CHARACTERS:
+        if size and size + len(text) > characters:
             chunks.append([])
             size = 0
         chunks[-1].append(text)
@@ -209,7 +208,7 @@ def _chunks(texts: list[str]) -> list[list[str]]:
     return chunks
 
 
-def shingle_batch(texts: list[str], size: int) -> tuple[list[np.ndarray], np.ndarray]:
+def shingle_batch(texts: list[str], size: int, chunk_characters: int) -> tuple[list[np.ndarray], np.ndarray]:
     """Each text's `size`-word shingles as 32-bit hashes in text order (repeats kept), and
     each text's number of words.
 
@@ -217,7 +216,7 @@ def shingle_batch(texts: list[str], size: int) -> tuple[list[np.ndarray], np.nda
     """
     shingle_lists: list[np.ndarray] = []
     word_counts = []
-    for chunk in _chunks(texts) if texts else []:
+    for chunk in _chunks(texts, chunk_characters) if texts else []:
         hashes, counts = _word_hashes(chunk)
         width = max(0, len(hashes) - size + 1)
         combined = np.zeros(width, dtype=np.uint32)

@@ -37,9 +37,7 @@ class Signer:
         self.a = a.astype(np.uint32)
         self.b = b.astype(np.uint32)
 
-    def signatures_of(
-        self, values: np.ndarray, owner: np.ndarray, count: int, chunk: int = 8192
-    ) -> np.ndarray:
+    def signatures_of(self, values: np.ndarray, owner: np.ndarray, count: int, chunk: int) -> np.ndarray:
         """Signatures of `count` sets given as hash values and the set each belongs to (ascending)."""
         rows = np.full((count, len(self.a)), MAX_HASH, dtype=np.uint32)
         values = fmix32(values.astype(np.uint32))
@@ -156,7 +154,8 @@ def sample_keys(shingle_lists: list[np.ndarray], rate: int, most: int) -> Postin
 def candidate_keys(shingle_lists: list[np.ndarray], config: DedupConfig) -> Postings:
     """The texts' candidate keys: LSH bands of their MinHash signatures, and sampled shingles."""
     values, owner = minhash_sample(shingle_lists, config.minhash_sample)
-    signatures = Signer(config.num_perm, config.seed).signatures_of(values, owner, len(shingle_lists))
+    signer = Signer(config.num_perm, config.seed)
+    signatures = signer.signatures_of(values, owner, len(shingle_lists), config.signature_block)
     bands = Postings.of_rows(band_keys(signatures, config.bands, config.rows))
     if not config.containment_sample:
         return bands

@@ -62,11 +62,11 @@ class StoryFrequency:
     Counting stories, not pages, keeps a story's many copies from making its own text
     look common. A story counts the shingles of its reference texts only: a wrap-up page
     quoting other stories' paragraphs must not make those paragraphs common. The table
-    has at least four counters per distinct shingle, so shingles rarely share one.
+    has at least `per_shingle` counters per distinct shingle, so shingles rarely share one.
     """
 
-    def __init__(self, expected_shingles: int) -> None:
-        self.bits = max(16, math.ceil(math.log2(4 * max(1, expected_shingles))))
+    def __init__(self, per_shingle: int, expected_shingles: int) -> None:
+        self.bits = max(16, math.ceil(math.log2(per_shingle * max(1, expected_shingles))))
         self.counts = np.zeros(1 << self.bits, dtype=np.int32)
 
     def slots(self, shingles: np.ndarray) -> np.ndarray:

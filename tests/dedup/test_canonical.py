@@ -42,7 +42,9 @@ def test_publication_windows() -> None:
 
 
 def members(*versions: tuple[list[str], str | None]) -> list[Candidate]:
-    batch, word_counts = shingle_batch(["\n".join(p) for p, _ in versions], CONFIG.shingle_words)
+    batch, word_counts = shingle_batch(
+        ["\n".join(p) for p, _ in versions], CONFIG.shingle_words, CONFIG.text_batch_characters
+    )
     return [
         Candidate(publication_window(published, "2020-09-20T00:00:00Z", 0), Text(shingles, words))
         for (_, published), shingles, words in zip(versions, batch, word_counts.tolist(), strict=True)
@@ -143,7 +145,9 @@ def test_the_choice_kept_as_members_join_equals_a_recount() -> None:
 
 
 def story_of(url: str, paragraphs: list[str], published: str) -> Story:
-    [text], [words] = shingle_batch(["\n".join(paragraphs)], CONFIG.shingle_words)
+    [text], [words] = shingle_batch(
+        ["\n".join(paragraphs)], CONFIG.shingle_words, CONFIG.text_batch_characters
+    )
     return Story("s_stored", url, published, "2020-09-20T00:00:00Z", int(words), text)
 
 
@@ -200,7 +204,7 @@ def test_a_later_or_refetched_page_leaves_the_stored_canonical_alone() -> None:
 
 
 def digest_of(doc: Document) -> int:
-    [shingles], [words] = shingle_batch([doc.text], CONFIG.shingle_words)
+    [shingles], [words] = shingle_batch([doc.text], CONFIG.shingle_words, CONFIG.text_batch_characters)
     return Text(shingles, int(words)).digest
 
 

@@ -139,7 +139,9 @@ def test_template_siblings_with_other_facts_stay_apart() -> None:
 
 
 def texts(*paragraph_lists: list[str]) -> list[Text]:
-    batch, word_counts = shingle_batch(["\n".join(p) for p in paragraph_lists], CONFIG.shingle_words)
+    batch, word_counts = shingle_batch(
+        ["\n".join(p) for p in paragraph_lists], CONFIG.shingle_words, CONFIG.text_batch_characters
+    )
     return [Text(shingles, words) for shingles, words in zip(batch, word_counts.tolist(), strict=True)]
 
 
@@ -153,7 +155,7 @@ def test_shingles_many_other_stories_have_are_no_evidence() -> None:
     page, reference, *others = texts(
         short, STORIES_QUOTING_THE_STATEMENT[1], *quoting[: CONFIG.common_stories]
     )
-    frequency = StoryFrequency(10_000)
+    frequency = StoryFrequency(CONFIG.frequency_counters, 10_000)
     frequency.add(reference.counters(frequency))
     verifier = Verifier(CONFIG, frequency)
     verifier.start(page)
@@ -174,7 +176,7 @@ def test_common_trailers_and_notes_do_not_count_against_a_copy() -> None:
     page, reference = texts(copy, WIRE_STORY)
     fair = "Unrelated story number {} about a town fair and its prize pumpkins."
     others = texts(*([NOTE, fair.format(n), TRAILER] for n in range(CONFIG.common_stories)))
-    frequency = StoryFrequency(10_000)
+    frequency = StoryFrequency(CONFIG.frequency_counters, 10_000)
     for text_ in (reference, *others):
         frequency.add(text_.counters(frequency))
     verifier = Verifier(CONFIG, frequency)
@@ -188,7 +190,7 @@ def test_containment_must_cover_most_of_the_smaller_texts_own_words() -> None:
     """Sharing a few paragraphs with a longer story does not make a short story its copy."""
     short = [WIRE_STORY[0], WIRE_STORY[1], *LOCAL_PARAGRAPHS, STORIES_QUOTING_THE_STATEMENT[2][0]]
     page, reference = texts(short, WIRE_STORY)
-    frequency = StoryFrequency(10_000)
+    frequency = StoryFrequency(CONFIG.frequency_counters, 10_000)
     frequency.add(reference.counters(frequency))
     verifier = Verifier(CONFIG, frequency)
     verifier.start(page)
@@ -200,7 +202,7 @@ def test_containment_must_cover_most_of_the_smaller_texts_own_words() -> None:
 def test_too_little_own_text_is_not_judged() -> None:
     tiny = ["Dam vote passes."]
     page, reference = texts(tiny, tiny)
-    frequency = StoryFrequency(1_000)
+    frequency = StoryFrequency(CONFIG.frequency_counters, 1_000)
     frequency.add(reference.counters(frequency))
     verifier = Verifier(CONFIG, frequency)
     verifier.start(page)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from pipeline.dedup import shingles
+from pipeline.config import DedupConfig
 from pipeline.dedup.shingles import HASH_BASE, PLACE_WEIGHTS, WORD_FLAG, fmix32, shingle_batch, words
 from tests.dedup.texts import WIRE_STORY, text
+
+BATCH = DedupConfig().text_batch_characters
 
 TRICKY = [
     "",
@@ -41,7 +42,7 @@ def shingle_hashes(text_: str, size: int) -> list[int]:
 
 def test_batch_shingles_equal_the_word_by_word_definition() -> None:
     texts = [*TRICKY, text(WIRE_STORY)]
-    batch, word_counts = shingle_batch(texts, 3)
+    batch, word_counts = shingle_batch(texts, 3, BATCH)
     for text_, got, count in zip(texts, batch, word_counts.tolist(), strict=True):
         assert count == len(words(text_)), text_
         assert got.tolist() == shingle_hashes(text_, 3), text_
@@ -49,13 +50,15 @@ def test_batch_shingles_equal_the_word_by_word_definition() -> None:
 
 def test_words_follow_unicode_normalisation() -> None:
     assert words("ﬁne Straße ＡＢＣ") == ["fine", "strasse", "abc"]
-    assert shingle_batch(["Vie\u0302\u0323t"], 1)[0][0].tolist() == shingle_batch(["Việt"], 1)[0][0].tolist()
+    assert (
+        shingle_batch(["Vie\u0302\u0323t"], 1, BATCH)[0][0].tolist()
+        == shingle_batch(["Việt"], 1, BATCH)[0][0].tolist()
+    )
 
 
-def test_chunking_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chunking_does_not_change_the_result() -> None:
     texts = [*TRICKY, *WIRE_STORY] * 3
-    whole, whole_counts = shingle_batch(texts, 5)
-    monkeypatch.setattr(shingles, "CHUNK_CHARACTERS", 300)
-    chunked, chunked_counts = shingle_batch(texts, 5)
+    whole, whole_counts = shingle_batch(texts, 5, BATCH)
+    chunked, chunked_counts = shingle_batch(texts, 5, 300)
     assert np.array_equal(whole_counts, chunked_counts)
     assert all(np.array_equal(a, b) for a, b in zip(whole, chunked, strict=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
+from pipeline.config import DedupConfig
 from pipeline.dedup.signatures import (
     Postings,
     Signer,
@@ -18,7 +19,7 @@ from pipeline.dedup.signatures import (
 def signatures(signer: Signer, sets: list[np.ndarray]) -> np.ndarray:
     """The signature of each set, through the batch interface the product uses."""
     owner = np.repeat(np.arange(len(sets)), [len(values) for values in sets])
-    return signer.signatures_of(np.concatenate(sets), owner, len(sets))
+    return signer.signatures_of(np.concatenate(sets), owner, len(sets), DedupConfig().signature_block)
 
 
 def lean(signature: np.ndarray, seed: int) -> LeanMinHash:
