@@ -173,14 +173,14 @@ def encode(contents: Contents, scheme: str, level: int, mean: int, cap: int) -> 
     return MAGIC + struct.pack("<Q", len(encoded)) + encoded + b"".join(body)
 
 
-def _coalesce(blocks: np.ndarray, gap: int) -> list[tuple[int, int]]:
-    """Sorted distinct block numbers as (first, end) runs, merging runs at most `gap` blocks apart."""
-    if len(blocks) == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(blocks) > gap + 1)
-    firsts = np.concatenate(([blocks[0]], blocks[breaks + 1]))
-    lasts = np.concatenate((blocks[breaks], [blocks[-1]]))
-    return list(zip(firsts.tolist(), (lasts + 1).tolist(), strict=True))
+def _coalesce(units: np.ndarray, gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct unit numbers as runs (firsts, ends), merging runs at most `gap` units apart."""
+    if len(units) == 0:
+        return units.astype(np.int64), units.astype(np.int64)
+    breaks = np.flatnonzero(np.diff(units) > gap + 1)
+    firsts = np.concatenate(([units[0]], units[breaks + 1])).astype(np.int64)
+    lasts = np.concatenate((units[breaks], [units[-1]])).astype(np.int64)
+    return firsts, lasts + 1
 
 
 class Segment:
@@ -217,15 +217,13 @@ class Segment:
         """Units (sorted, distinct) of `width` uint64 each from a section, neighbours read as one
         range: the values read, and where each unit starts among them."""
         start, size = self.sections[name]
-        runs = _coalesce(units, self.gap)
-        pieces = self.source.read(
-            [(start + 8 * width * lo, start + min(8 * width * hi, size)) for lo, hi in runs]
-        )  # the last unit of a section may be partial
+        firsts, ends = _coalesce(units, self.gap)
+        lows = start + 8 * width * firsts
+        highs = start + np.minimum(8 * width * ends, size)  # the last unit of a section may be partial
+        pieces = self.source.read(list(zip(lows.tolist(), highs.tolist(), strict=True)))
         values = np.frombuffer(b"".join(pieces), "<u8")
-        firsts = np.array([lo for lo, _ in runs], dtype=np.int64)
-        lengths = np.array([hi - lo for lo, hi in runs], dtype=np.int64)
         run_of = np.searchsorted(firsts, units, side="right") - 1
-        before = np.concatenate(([0], np.cumsum(lengths)[:-1])) if runs else lengths
+        before = np.concatenate(([0], np.cumsum(ends - firsts)[:-1]))
         return values, (before[run_of] + units - firsts[run_of]) * width
 
     def lookup(self, name: str, queries: np.ndarray, cap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
