@@ -26,6 +26,7 @@ test: $(INSTALLED) system-deps lint
 
 bench: $(INSTALLED)
 	$(PY) bench/dedup.py --dataset ../shared/eval/syndication-dev
+	$(PY) bench/copies.py
 	$(PY) bench/extraction.py --dataset ../shared/eval/extraction-dev
 	$(PY) bench/chaos.py
 

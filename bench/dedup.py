@@ -31,15 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from datasketch import MinHash
 
-from pipeline import index
 from pipeline.clean import finish_run
 from pipeline.config import Config, load_config
 from pipeline.corpus import iter_lineage
-from pipeline.dedup import Deduplicator
+from pipeline.dedup import Deduplicator, index
+from pipeline.dedup.shingles import words
 from pipeline.extract import extract_files
 from pipeline.records import Document
 from pipeline.runner import ingest
-from pipeline.shingles import words
 from pipeline.sources import list_inputs
 from pipeline.store import LocalStore
 
@@ -121,11 +120,11 @@ def cleaned_documents(warc: Path, config: Config) -> list[Document]:
 
 def dedup_speed(docs: list[Document], config: Config, repeat: int) -> tuple[float, float]:
     """Pages/s of the dedup stage alone on one core: the median and the best of `repeat` runs."""
-    Deduplicator(config.dedup, []).assign(docs)  # builds the per-process character tables
+    Deduplicator(config.dedup).assign(docs)  # builds the per-process character tables
     rates = []
     for _ in range(repeat):
         started = time.perf_counter()
-        Deduplicator(config.dedup, []).assign(docs)
+        Deduplicator(config.dedup).assign(docs)
         rates.append(len(docs) / (time.perf_counter() - started))
     return statistics.median(rates), max(rates)
 
@@ -143,7 +142,7 @@ def copies_seconds(story: Document, copies: int, config: Config) -> float:
         for number in range(copies)
     ]
     started = time.perf_counter()
-    decisions = Deduplicator(config.dedup, []).assign(docs)
+    decisions = Deduplicator(config.dedup).assign(docs)
     seconds = time.perf_counter() - started
     assert len({decision.story_id for decision in decisions}) == 1, (
         "the copies were not found to be one story"
@@ -180,7 +179,7 @@ def main() -> None:
         summary = ingest([str(args.dataset / "corpus.warc.gz")], store, "bench", config)
         seconds = time.perf_counter() - started
         result = score(labels, list(iter_lineage(store)))
-        bytes_per_page = index.load_index(store, config.dedup.shingle_words).bytes_per_page
+        bytes_per_page = index.load_index(store, config.dedup).bytes_per_page
     print(
         f"pages: {summary.pages_in}  canonical: {summary.canonical}  duplicates: {summary.duplicates}  "
         f"rejected: {summary.rejected}"

@@ -44,9 +44,11 @@ class RunObjects:
     lineage: list[str] = field(default_factory=list)
     index: str = ""
     templates: str = ""
+    index_merged: str = ""  # a compaction's merged index segment (pipeline.dedup.index) ...
+    index_replaces: list[str] = field(default_factory=list)  # ... and the segments it replaces
 
     def keys(self) -> list[str]:
-        return [*self.articles, *self.lineage, self.index, self.templates]
+        return [*self.articles, *self.lineage, self.index, self.templates, *filter(None, [self.index_merged])]
 
 
 @dataclass
@@ -85,6 +87,15 @@ class CommittedRun:
     run_id: str
     segment: str
     sequence: int
+    merged: str = ""  # the segment the run's compaction wrote, if any ...
+    replaces: tuple[str, ...] = ()  # ... and the segments it replaces
+
+
+def _committed(manifest: Manifest) -> CommittedRun:
+    objects = manifest.objects
+    return CommittedRun(
+        manifest.run_id, objects.index, manifest.sequence, objects.index_merged, tuple(objects.index_replaces)
+    )
 
 
 def commit_sequences(store: Store) -> list[int]:
@@ -131,14 +142,14 @@ def _head(store: Store) -> list[CommittedRun]:
         return []
     if "sequence" not in head:  # written before the commit log existed: rebuild it
         return []
-    return [CommittedRun(**entry) for entry in head["runs"]]
+    return [CommittedRun(**{**entry, "replaces": tuple(entry.get("replaces", ()))}) for entry in head["runs"]]
 
 
 def committed_runs(store: Store) -> list[CommittedRun]:
     """Every committed run in commit order: the HEAD cache, then the log entries after it."""
     runs = _head(store)
     newer = read_manifests(store, after=runs[-1].sequence if runs else 0)
-    return runs + [CommittedRun(m.run_id, m.objects.index, m.sequence) for m in newer]
+    return runs + [_committed(m) for m in newer]
 
 
 def last_sequence(runs: list[CommittedRun]) -> int:
@@ -167,6 +178,6 @@ def roll_forward(store: Store) -> None:
         return
     for manifest in newer:
         store.put(layout.manifest_key(manifest.run_id), manifest.encode())
-    runs += [CommittedRun(m.run_id, m.objects.index, m.sequence) for m in newer]
+    runs += [_committed(m) for m in newer]
     head = {"sequence": last_sequence(runs), "runs": [asdict(run) for run in runs]}
     store.put(layout.HEAD_KEY, json.dumps(head, indent=1).encode())

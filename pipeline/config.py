@@ -83,7 +83,26 @@ class DedupConfig(Settings):
     minhash_sample: int = Field(
         4, ge=1, description="MinHash sees one in this many shingles (the same ones in every copy)"
     )
+    containment_sample: int = Field(
+        8,
+        ge=0,
+        description="one shingle in this many is also a candidate key, for truncated and extended copies "
+        "(0: bands only)",
+    )
+    containment_keys: int = Field(
+        64, ge=1, description="of those, a text keeps at most this many (the lowest hashes), spread over it"
+    )
     max_bucket: int = Field(64, ge=1, description="a page meets at most this many pages of one LSH bucket")
+    # How the batch work is cut up: these change speed and memory, never a decision.
+    text_batch_characters: int = Field(
+        1 << 20, ge=1, description="texts are split into words in groups of about this many characters"
+    )
+    signature_block: int = Field(
+        8192, ge=1, description="hash values per block of the batch MinHash (permutations x block in cache)"
+    )
+    frequency_counters: int = Field(
+        4, ge=1, le=1024, description="story-frequency counters per distinct shingle (fewer: more collisions)"
+    )
     max_candidates: int = Field(
         5, ge=1, description="candidate stories verified per page, most shared bands first"
     )
@@ -103,6 +122,19 @@ class DedupConfig(Settings):
         description="a time without zone (and a bare day's ends) is UTC give or take this",
     )
     support_tolerance: float = share(0.1, "members this close to the fullest one count as full")
+    # The stored index (docs/dedup.md, "The index"): hashed tables probed bucket by bucket.
+    index_bucket_entries: int = Field(
+        32, ge=1, le=4096, description="mean entries per bucket of an index table; a probe reads one bucket"
+    )
+    index_read_gap: int = Field(
+        4, ge=0, description="a probe reads up to this many unneeded buckets rather than split a range"
+    )
+    index_probe_batch: int = Field(
+        8192, ge=1, description="keys probed at a time, which bounds a probe's buffers (a few MB)"
+    )
+    compaction_fanout: int = Field(
+        4, ge=2, le=64, description="this many segments of one level at the index's tail are merged"
+    )
 
     @model_validator(mode="after")
     def _bands_cover_the_signature(self) -> Self:

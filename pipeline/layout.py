@@ -4,7 +4,8 @@
     runs/<run_id>/manifest.json            a copy of the run's manifest, to find a run by its id
     articles/run=<run_id>/part-*.jsonl.gz  canonical articles written by the run
     lineage/run=<run_id>/part-*.jsonl.gz   one lineage row per page the run read
-    index/segments/<run_id>.npz            the run's additions to the dedup index
+    index/segments/<run_id>.seg            the run's additions to the dedup index
+    index/merged/<run_id>.seg              segments the run's compaction merged (docs/dedup.md)
     index/HEAD.json                        the committed segments in commit order (a cache of commits/)
     templates/run=<run_id>.json.gz         site template evidence the run learned
     staging/<run_id>/                      extraction results of a scheduled run, before its commit
@@ -31,6 +32,7 @@ RUNS_PREFIX = "runs/"
 ARTICLES_PREFIX = "articles/"
 LINEAGE_PREFIX = "lineage/"
 SEGMENT_PREFIX = "index/segments/"
+MERGED_PREFIX = "index/merged/"
 HEAD_KEY = "index/HEAD.json"
 TEMPLATES_PREFIX = "templates/"
 STAGING_PREFIX = "staging/"
@@ -96,7 +98,11 @@ def part_key(prefix: str, number: int) -> str:
 
 
 def segment_key(run_id: str) -> str:
-    return f"{SEGMENT_PREFIX}{run_id}.npz"
+    return f"{SEGMENT_PREFIX}{run_id}.seg"
+
+
+def merged_segment_key(run_id: str) -> str:
+    return f"{MERGED_PREFIX}{run_id}.seg"
 
 
 def templates_key(run_id: str) -> str:
@@ -122,7 +128,7 @@ def run_outputs(run_id: str) -> tuple[list[str], list[str]]:
     Staging is not among them: a retried scheduled run still needs it."""
     return (
         [articles_prefix(run_id) + "/", lineage_prefix(run_id) + "/"],
-        [segment_key(run_id), templates_key(run_id)],
+        [segment_key(run_id), merged_segment_key(run_id), templates_key(run_id)],
     )
 
 

@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline import boilerplate, clean, commits, index, layout, output, templates
+from pipeline import boilerplate, clean, commits, layout, output, templates
 from pipeline.commits import CommitConflict, Manifest, RunCounts, RunObjects
 from pipeline.config import Config
-from pipeline.dedup import Deduplicator, Supersession
+from pipeline.dedup import Deduplicator, Supersession, index
 from pipeline.extract import extract_files
 from pipeline.failpoints import failpoint
 from pipeline.lease import Lease, LeaseBusy, LeaseLost, RunIdInUse
@@ -148,7 +148,7 @@ class Computed:
 
 def load(store: Store, config: Config) -> Loaded:
     runs = commits.committed_runs(store)
-    state = index.load_index(store, config.dedup.shingle_words, runs)
+    state = index.load_index(store, config.dedup, runs)
     return Loaded(state, templates.load_templates(store, config.clean, runs))
 
 
@@ -183,11 +183,11 @@ def compute(
     rejections += [item for item in finished if isinstance(item, Rejection)]
     docs = [item for item in finished if isinstance(item, Document)]
 
-    dedup = Deduplicator(config.dedup, list(loaded.index.stories.values()), loaded.index.texts)
+    dedup = Deduplicator(config.dedup, loaded.index)
     decisions = dedup.assign(docs)
     articles, lineage = _records(docs, decisions, rejections, run_id, dedup.superseded)
     segment = index.encode_segment(
-        dedup.changed, [_item_key(item) for item in fresh], config.dedup.shingle_words, dedup.placed_texts
+        dedup.changed, [_item_key(item) for item in fresh], config.dedup, dedup.placed_texts
     )
     statuses = Counter(decision.status for decision in decisions)
     counts = RunCounts(
@@ -300,6 +300,7 @@ def _deduplicate_and_commit(
         loaded = load(store, config)
         computed = compute(loaded, items, run_id, config, reprocess)
         objects = write(store, run_id, computed, config)
+        index.compact(store, run_id, loaded.index, objects, config.dedup)
         computed.counts.seconds = round(time.monotonic() - started, 3)
         try:
             manifest = _commit(store, lease, run_id, objects, computed.counts, loaded.index.sequence)

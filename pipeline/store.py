@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
 
 DEFAULT_STORE = "./data/corpus"
+RANGE_READERS = 8  # concurrent ranged GETs of one batch on S3
 
 
 class StoreError(RuntimeError):
@@ -29,6 +31,8 @@ class Store(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
     def put_if_absent(self, key: str, data: bytes) -> bool: ...
     def get(self, key: str) -> bytes: ...  # raises KeyError when missing
+    # bytes [start, end) of each range, in one batch: an index probe reads a few small pieces of large objects
+    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]: ...
     def list(self, prefix: str) -> list[str]: ...  # keys under prefix, sorted
     def delete(self, key: str) -> None: ...
     def location(self, key: str) -> str: ...  # where `sources` can read the object back
@@ -86,6 +90,13 @@ class LocalStore:
         except FileNotFoundError:
             raise KeyError(key) from None
 
+    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        try:
+            with self._path(key).open("rb") as handle:
+                return [os.pread(handle.fileno(), end - start, start) for start, end in ranges]
+        except FileNotFoundError:
+            raise KeyError(key) from None
+
     def list(self, prefix: str) -> list[str]:
         base = self._path(prefix) if prefix else self.root
         start = base if base.is_dir() else base.parent
@@ -136,6 +147,29 @@ class S3Store:
         try:
             with _s3_errors(self.uri, passthrough=ClientError):
                 return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+        except ClientError as err:
+            if err.response["Error"]["Code"] in {"NoSuchKey", "404"}:
+                raise KeyError(key) from None
+            raise StoreError(f"{self.uri}: {err}") from err
+
+    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        """One ranged GET per range, RANGE_READERS at a time (a probe's ranges are independent)."""
+        from botocore.exceptions import ClientError
+
+        def read(piece: tuple[int, int]) -> bytes:
+            if piece[1] <= piece[0]:
+                return b""  # S3 answers an empty range with the whole object
+            answer = self.client.get_object(
+                Bucket=self.bucket, Key=self.prefix + key, Range=f"bytes={piece[0]}-{piece[1] - 1}"
+            )
+            return answer["Body"].read()
+
+        try:
+            with _s3_errors(self.uri, passthrough=ClientError):
+                if len(ranges) <= 1:
+                    return [read(piece) for piece in ranges]
+                with ThreadPoolExecutor(RANGE_READERS) as pool:
+                    return list(pool.map(read, ranges))
         except ClientError as err:
             if err.response["Error"]["Code"] in {"NoSuchKey", "404"}:
                 raise KeyError(key) from None

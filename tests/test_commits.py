@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import commits, index, layout
+from pipeline import commits, layout
 from pipeline.commits import CommitConflict, Manifest, RunCounts, RunObjects
+from pipeline.config import DedupConfig
 from pipeline.corpus import iter_articles, read_manifests
+from pipeline.dedup import index
 from pipeline.lease import this_process
 from pipeline.runner import ingest
 from pipeline.store import LocalStore, StoreError
@@ -63,7 +65,7 @@ def test_a_run_that_loses_the_commit_race_deduplicates_again(tmp_path: Path) -> 
         def put_if_absent(self, key: str, data: bytes) -> bool:
             if key == layout.commit_key(1) and not store.list(layout.COMMITS_PREFIX):
                 objects = RunObjects(index=layout.segment_key("faster"))
-                store.put(objects.index, index.encode_segment([], [], shingle_words=5))
+                store.put(objects.index, index.encode_segment([], [], DedupConfig()))
                 commits.append(store, Manifest("faster", 1, "2026-11-22T05:00:00Z", RunCounts(), objects))
             return super().put_if_absent(key, data)
 

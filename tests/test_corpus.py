@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import index, output
+from pipeline import output
 from pipeline.config import Config
 from pipeline.corpus import (
     corpus_report,
@@ -17,6 +17,7 @@ from pipeline.corpus import (
     read_manifests,
     site_of,
 )
+from pipeline.dedup import index
 from pipeline.runner import commit_run, extract_shard, ingest
 from pipeline.store import LocalStore, Store, open_store
 
@@ -52,7 +53,7 @@ def _write_run(
         },
         "objects": keys,
     }
-    store.put(keys["index"], index.encode_segment([], [], shingle_words=Config().dedup.shingle_words))
+    store.put(keys["index"], index.encode_segment([], [], Config().dedup))
     store.put(key or f"commits/{sequence:012d}.json", json.dumps(manifest).encode())
 
 

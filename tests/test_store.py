@@ -38,6 +38,15 @@ def test_put_if_absent_creates_once(store: Store) -> None:
     assert store.get("locks/x") == b"first"
 
 
+def test_range_reads_return_each_range_and_nothing_for_an_empty_one(store: Store) -> None:
+    data = bytes(range(256)) * 40
+    store.put("index/segments/r.seg", data)
+    ranges = [(0, 10), (100, 100), (5000, 5120), (10230, 10240), *((n, n + 3) for n in range(0, 4000, 97))]
+    assert store.get_ranges("index/segments/r.seg", ranges) == [data[a:b] for a, b in ranges]
+    with pytest.raises(KeyError):
+        store.get_ranges("index/segments/missing.seg", [(0, 1)])
+
+
 def test_keys_cannot_escape_a_local_store(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="escapes"):
         LocalStore(tmp_path / "store").put("../outside", b"x")

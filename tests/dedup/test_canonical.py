@@ -9,17 +9,13 @@ import pytest
 
 from pipeline import corpus, output
 from pipeline.config import DedupConfig
-from pipeline.dedup import (
-    Candidate,
-    CanonicalChoice,
-    Deduplicator,
-    Story,
-    Text,
-    publication_window,
-)
+from pipeline.dedup import Deduplicator, Story
+from pipeline.dedup.canonical import Candidate, CanonicalChoice, publication_window
+from pipeline.dedup.index import in_memory
+from pipeline.dedup.shingles import shingle_batch
+from pipeline.dedup.verification import Text
 from pipeline.records import Document
 from pipeline.runner import ingest
-from pipeline.shingles import shingle_batch
 from pipeline.store import LocalStore, Store
 from tests.dedup.texts import DATELINE, LOCAL_PARAGRAPHS, NOTE, TRAILER, TRANSFORMS, WIRE_STORY, document, utc
 
@@ -46,7 +42,9 @@ def test_publication_windows() -> None:
 
 
 def members(*versions: tuple[list[str], str | None]) -> list[Candidate]:
-    batch, word_counts = shingle_batch(["\n".join(p) for p, _ in versions], CONFIG.shingle_words)
+    batch, word_counts = shingle_batch(
+        ["\n".join(p) for p, _ in versions], CONFIG.shingle_words, CONFIG.text_batch_characters
+    )
     return [
         Candidate(publication_window(published, "2020-09-20T00:00:00Z", 0), Text(shingles, words))
         for (_, published), shingles, words in zip(versions, batch, word_counts.tolist(), strict=True)
@@ -147,7 +145,9 @@ def test_the_choice_kept_as_members_join_equals_a_recount() -> None:
 
 
 def story_of(url: str, paragraphs: list[str], published: str) -> Story:
-    [text], [words] = shingle_batch(["\n".join(paragraphs)], CONFIG.shingle_words)
+    [text], [words] = shingle_batch(
+        ["\n".join(paragraphs)], CONFIG.shingle_words, CONFIG.text_batch_characters
+    )
     return Story("s_stored", url, published, "2020-09-20T00:00:00Z", int(words), text)
 
 
@@ -156,7 +156,7 @@ def test_an_earlier_publication_in_a_later_run_supersedes_and_keeps_the_story_id
         "https://copy.example/a", [DATELINE + WIRE_STORY[0], *WIRE_STORY[1:]], "2020-09-14T12:00:00Z"
     )
     original = document("https://wire.example/a", WIRE_STORY, "2020-09-14T08:00:00Z")
-    dedup = Deduplicator(CONFIG, [stored])
+    dedup = Deduplicator(CONFIG, in_memory([stored], CONFIG))
     [decision] = dedup.assign([original])
     assert (decision.status, decision.story_id, decision.canonical_url) == (
         "canonical",
@@ -176,7 +176,7 @@ def test_an_earlier_publication_in_a_later_run_supersedes_and_keeps_the_story_id
     later_copy = document(
         "https://other.example/a", TRANSFORMS["trailer"](WIRE_STORY), "2020-09-15T08:00:00Z"
     )
-    [copy_decision] = Deduplicator(CONFIG, [changed]).assign([later_copy])
+    [copy_decision] = Deduplicator(CONFIG, in_memory([changed], CONFIG)).assign([later_copy])
     assert (copy_decision.status, copy_decision.story_id, copy_decision.canonical_url) == (
         "duplicate",
         "s_stored",
@@ -187,7 +187,7 @@ def test_an_earlier_publication_in_a_later_run_supersedes_and_keeps_the_story_id
 def test_a_fuller_publication_at_the_same_time_supersedes() -> None:
     stored = story_of("https://wire.example/urgent", WIRE_STORY[:4], "2020-09-14T08:00:00Z")
     full = document("https://wire.example/full", WIRE_STORY, "2020-09-14T08:00:00Z")
-    dedup = Deduplicator(CONFIG, [stored])
+    dedup = Deduplicator(CONFIG, in_memory([stored], CONFIG))
     assert dedup.assign([full])[0].status == "canonical"
     assert [s.new_url for s in dedup.superseded] == [full.url]
 
@@ -196,7 +196,7 @@ def test_a_later_or_refetched_page_leaves_the_stored_canonical_alone() -> None:
     stored = story_of("https://wire.example/a", WIRE_STORY, "2020-09-14T08:00:00Z")
     later = document("https://copy.example/a", TRANSFORMS["extend"](WIRE_STORY), "2020-09-14T12:00:00Z")
     again = document("https://wire.example/a", WIRE_STORY, "2020-09-14T08:00:00Z")
-    dedup = Deduplicator(CONFIG, [stored])
+    dedup = Deduplicator(CONFIG, in_memory([stored], CONFIG))
     later_decision, again_decision = dedup.assign([later, again])
     assert (later_decision.status, later_decision.canonical_url) == ("duplicate", stored.canonical_url)
     assert (again_decision.status, again_decision.story_id) == ("canonical", "s_stored")
@@ -204,7 +204,7 @@ def test_a_later_or_refetched_page_leaves_the_stored_canonical_alone() -> None:
 
 
 def digest_of(doc: Document) -> int:
-    [shingles], [words] = shingle_batch([doc.text], CONFIG.shingle_words)
+    [shingles], [words] = shingle_batch([doc.text], CONFIG.shingle_words, CONFIG.text_batch_characters)
     return Text(shingles, int(words)).digest
 
 
@@ -217,13 +217,13 @@ def test_identical_later_copies_of_a_storys_pages_never_supersede_nor_add_a_stor
         document(f"https://{kind}.example/a", TRANSFORMS[kind](WIRE_STORY), day)
         for kind in ("extend", "trailer")
     ]
-    first = Deduplicator(CONFIG, [])
+    first = Deduplicator(CONFIG)
     assert {d.canonical_url for d in first.assign([original, *copies])} == {original.url}
     for page in (original, *copies):
         mirror = document(
             page.url.replace("://", "://mirror."), page.text.split("\n"), day, "2021-01-01T00:00:00Z"
         )
-        later = Deduplicator(CONFIG, first.changed, first.placed_texts)
+        later = Deduplicator(CONFIG, in_memory(first.changed, CONFIG, first.placed_texts))
         [decision] = later.assign([mirror])
         assert (decision.status, decision.canonical_url) == ("duplicate", original.url)
         assert later.changed == [] and later.superseded == []
@@ -233,7 +233,7 @@ def test_identical_later_copies_of_a_storys_pages_never_supersede_nor_add_a_stor
 def test_an_identical_copy_certainly_published_earlier_is_the_original_found_late() -> None:
     stored = story_of("https://copy.example/a", WIRE_STORY, "2020-09-14T12:00:00Z")
     original = document("https://wire.example/a", WIRE_STORY, "2020-09-14T08:00:00Z", "2021-01-01T00:00:00Z")
-    dedup = Deduplicator(CONFIG, [stored])
+    dedup = Deduplicator(CONFIG, in_memory([stored], CONFIG))
     [decision] = dedup.assign([original])
     assert (decision.status, decision.story_id) == ("canonical", "s_stored")
     assert [s.new_url for s in dedup.superseded] == [original.url]
@@ -247,7 +247,7 @@ def test_identical_copies_in_one_run_do_not_outvote_the_original() -> None:
     noted = TRANSFORMS["note"](WIRE_STORY)
     copies = [document(f"https://site{n}.example/a", noted, day) for n in range(4)]
     trailer = document("https://trailer.example/a", TRANSFORMS["trailer"](WIRE_STORY), day)
-    decisions = Deduplicator(CONFIG, []).assign([*copies, trailer, original])
+    decisions = Deduplicator(CONFIG).assign([*copies, trailer, original])
     assert {d.canonical_url for d in decisions} == {original.url}
 
 

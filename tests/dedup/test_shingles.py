@@ -1,26 +1,14 @@
-"""Batch shingling, MinHash and LSH banding agree with their plain, one-at-a-time definitions."""
+"""Batch shingling agrees with its plain, one-word-at-a-time definition."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from datasketch import LeanMinHash, MinHash, MinHashLSH
 
-from pipeline import shingles
-from pipeline.shingles import (
-    HASH_BASE,
-    PLACE_WEIGHTS,
-    WORD_FLAG,
-    Signer,
-    band_keys,
-    fmix32,
-    minhash_sample,
-    shared_bands,
-    shared_bands_within,
-    shingle_batch,
-    words,
-)
+from pipeline.config import DedupConfig
+from pipeline.dedup.shingles import HASH_BASE, PLACE_WEIGHTS, WORD_FLAG, fmix32, shingle_batch, words
 from tests.dedup.texts import WIRE_STORY, text
+
+BATCH = DedupConfig().text_batch_characters
 
 TRICKY = [
     "",
@@ -54,7 +42,7 @@ def shingle_hashes(text_: str, size: int) -> list[int]:
 
 def test_batch_shingles_equal_the_word_by_word_definition() -> None:
     texts = [*TRICKY, text(WIRE_STORY)]
-    batch, word_counts = shingle_batch(texts, 3)
+    batch, word_counts = shingle_batch(texts, 3, BATCH)
     for text_, got, count in zip(texts, batch, word_counts.tolist(), strict=True):
         assert count == len(words(text_)), text_
         assert got.tolist() == shingle_hashes(text_, 3), text_
@@ -62,81 +50,15 @@ def test_batch_shingles_equal_the_word_by_word_definition() -> None:
 
 def test_words_follow_unicode_normalisation() -> None:
     assert words("ﬁne Straße ＡＢＣ") == ["fine", "strasse", "abc"]
-    assert shingle_batch(["Vie\u0302\u0323t"], 1)[0][0].tolist() == shingle_batch(["Việt"], 1)[0][0].tolist()
+    assert (
+        shingle_batch(["Vie\u0302\u0323t"], 1, BATCH)[0][0].tolist()
+        == shingle_batch(["Việt"], 1, BATCH)[0][0].tolist()
+    )
 
 
-def test_chunking_does_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chunking_does_not_change_the_result() -> None:
     texts = [*TRICKY, *WIRE_STORY] * 3
-    whole, whole_counts = shingle_batch(texts, 5)
-    monkeypatch.setattr(shingles, "CHUNK_CHARACTERS", 300)
-    chunked, chunked_counts = shingle_batch(texts, 5)
+    whole, whole_counts = shingle_batch(texts, 5, BATCH)
+    chunked, chunked_counts = shingle_batch(texts, 5, 300)
     assert np.array_equal(whole_counts, chunked_counts)
     assert all(np.array_equal(a, b) for a, b in zip(whole, chunked, strict=True))
-
-
-def signatures(signer: Signer, sets: list[np.ndarray]) -> np.ndarray:
-    """The signature of each set, through the batch interface the product uses."""
-    owner = np.repeat(np.arange(len(sets)), [len(values) for values in sets])
-    return signer.signatures_of(np.concatenate(sets), owner, len(sets))
-
-
-def lean(signature: np.ndarray, seed: int) -> LeanMinHash:
-    return LeanMinHash(seed=seed, hashvalues=signature, scheme=Signer.SCHEME)
-
-
-def test_signatures_equal_datasketch_minhash() -> None:
-    sets = [
-        np.array(s, dtype=np.uint32) for s in ([7, 1, 99, 4_000_000_000], [5], [], list(range(1000, 3000, 7)))
-    ]
-    signer = Signer(num_perm=64, seed=3)
-    for values, signature in zip(sets, signatures(signer, sets), strict=True):
-        reference = MinHash(num_perm=64, seed=3, scheme="affine32", hashfunc=int)
-        reference.update_batch(values.tolist())
-        assert np.array_equal(reference.hashvalues.astype(np.uint32), signature)
-        assert lean(signature, seed=3).jaccard(reference) == 1.0
-
-
-def test_sample_is_consistent_across_texts_and_keeps_tiny_texts_whole() -> None:
-    long, short = (
-        np.arange(1, 4000, dtype=np.uint32) * np.uint32(1_000_003),
-        np.array([5, 6], dtype=np.uint32),
-    )
-    values, owner = minhash_sample([long, long[:2000], short], rate=4)
-    first, second, third = (set(values[owner == i].tolist()) for i in range(3))
-    assert second == first & set(long[:2000].tolist())  # a copy samples the same shingles
-    assert 0.2 < len(first) / len(long) < 0.3
-    assert third == {5, 6}
-
-
-def test_lsh_pairs_equal_datasketch_minhashlsh() -> None:
-    rng = np.random.default_rng(7)
-    base = rng.integers(0, 1 << 32, 400, dtype=np.uint64).astype(np.uint32)
-    sets = [
-        base,
-        base[:300],
-        base[100:],
-        rng.integers(0, 1 << 32, 400, dtype=np.uint64).astype(np.uint32),
-        base[::2],
-    ]
-    signer = Signer(num_perm=32, seed=1)
-    rows = signatures(signer, sets)
-    keys = band_keys(rows, bands=16, rows=2)
-    lsh = MinHashLSH(num_perm=32, params=(16, 2))
-    for number, signature in enumerate(rows):
-        lsh.insert(number, lean(signature, seed=1))
-    expected = {(q, i) for q in range(len(sets)) for i in lsh.query(lean(rows[q], seed=1)) if i != q}
-    queries, found, _ = shared_bands(keys, keys, max_bucket=64)
-    assert {(q, i) for q, i in zip(queries.tolist(), found.tolist(), strict=True) if q != i} == expected
-    later, earlier, _ = shared_bands_within(keys, max_bucket=64)
-    assert {(a, b) for a, b in zip(later.tolist(), earlier.tolist(), strict=True)} == {
-        (q, i) for q, i in expected if i < q
-    }
-
-
-def test_a_huge_bucket_pairs_each_page_with_a_bounded_number() -> None:
-    keys = np.repeat(np.arange(4, dtype=np.uint64)[None, :], 500, axis=0)  # 500 identical pages
-    later, _, shared = shared_bands_within(keys, max_bucket=8)
-    assert len(later) <= 500 * 8
-    assert set(shared.tolist()) == {4}
-    _, found, _ = shared_bands(keys[:3], keys, max_bucket=8)
-    assert sorted(set(found.tolist())) == list(range(8))  # the first pages of the bucket

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from pipeline.config import DedupConfig
-from pipeline.dedup import Deduplicator, StoryFrequency, Text, Verifier
+from pipeline.dedup import Deduplicator
+from pipeline.dedup.index import in_memory
+from pipeline.dedup.shingles import shingle_batch
+from pipeline.dedup.verification import StoryFrequency, Text, Verifier
 from pipeline.records import Decision, Document
-from pipeline.shingles import shingle_batch
 from tests.dedup.texts import (
     LOCAL_PARAGRAPHS,
     MATCH_FACTS,
@@ -20,6 +23,7 @@ from tests.dedup.texts import (
     TRANSFORMS,
     WIRE_STORY,
     document,
+    text,
 )
 
 CONFIG = DedupConfig()
@@ -28,7 +32,7 @@ ORIGINAL = document("https://wire.example/dam-vote", WIRE_STORY, "2020-09-14T08:
 
 
 def assign(docs: list[Document], config: DedupConfig = CONFIG) -> list[Decision]:
-    return Deduplicator(config, []).assign(docs)
+    return Deduplicator(config).assign(docs)
 
 
 def stories(decisions: list[Decision]) -> int:
@@ -91,11 +95,11 @@ def test_identical_copies_form_one_story_even_with_too_little_own_text_to_judge(
 
 def test_an_identical_copy_joins_a_stored_story_verification_cannot_judge() -> None:
     notice = [NOTE_OF_THE_HARBOUR, STATEMENT]
-    first = Deduplicator(CONFIG, [])
+    first = Deduplicator(CONFIG)
     first.assign(
         [*quoting_the_statement(), document("https://port.example/notice", notice, "2020-09-14T10:00:00Z")]
     )
-    later = Deduplicator(CONFIG, first.changed)
+    later = Deduplicator(CONFIG, in_memory(first.changed, CONFIG))
     [decision] = later.assign([document("https://mirror.example/notice", notice, "2020-09-14T10:00:00Z")])
     assert (decision.status, decision.canonical_url) == ("duplicate", "https://port.example/notice")
     assert later.changed == [] and later.superseded == []
@@ -135,7 +139,9 @@ def test_template_siblings_with_other_facts_stay_apart() -> None:
 
 
 def texts(*paragraph_lists: list[str]) -> list[Text]:
-    batch, word_counts = shingle_batch(["\n".join(p) for p in paragraph_lists], CONFIG.shingle_words)
+    batch, word_counts = shingle_batch(
+        ["\n".join(p) for p in paragraph_lists], CONFIG.shingle_words, CONFIG.text_batch_characters
+    )
     return [Text(shingles, words) for shingles, words in zip(batch, word_counts.tolist(), strict=True)]
 
 
@@ -149,7 +155,7 @@ def test_shingles_many_other_stories_have_are_no_evidence() -> None:
     page, reference, *others = texts(
         short, STORIES_QUOTING_THE_STATEMENT[1], *quoting[: CONFIG.common_stories]
     )
-    frequency = StoryFrequency(10_000)
+    frequency = StoryFrequency(CONFIG.frequency_counters, 10_000)
     frequency.add(reference.counters(frequency))
     verifier = Verifier(CONFIG, frequency)
     verifier.start(page)
@@ -170,7 +176,7 @@ def test_common_trailers_and_notes_do_not_count_against_a_copy() -> None:
     page, reference = texts(copy, WIRE_STORY)
     fair = "Unrelated story number {} about a town fair and its prize pumpkins."
     others = texts(*([NOTE, fair.format(n), TRAILER] for n in range(CONFIG.common_stories)))
-    frequency = StoryFrequency(10_000)
+    frequency = StoryFrequency(CONFIG.frequency_counters, 10_000)
     for text_ in (reference, *others):
         frequency.add(text_.counters(frequency))
     verifier = Verifier(CONFIG, frequency)
@@ -184,7 +190,7 @@ def test_containment_must_cover_most_of_the_smaller_texts_own_words() -> None:
     """Sharing a few paragraphs with a longer story does not make a short story its copy."""
     short = [WIRE_STORY[0], WIRE_STORY[1], *LOCAL_PARAGRAPHS, STORIES_QUOTING_THE_STATEMENT[2][0]]
     page, reference = texts(short, WIRE_STORY)
-    frequency = StoryFrequency(10_000)
+    frequency = StoryFrequency(CONFIG.frequency_counters, 10_000)
     frequency.add(reference.counters(frequency))
     verifier = Verifier(CONFIG, frequency)
     verifier.start(page)
@@ -196,7 +202,7 @@ def test_containment_must_cover_most_of_the_smaller_texts_own_words() -> None:
 def test_too_little_own_text_is_not_judged() -> None:
     tiny = ["Dam vote passes."]
     page, reference = texts(tiny, tiny)
-    frequency = StoryFrequency(1_000)
+    frequency = StoryFrequency(CONFIG.frequency_counters, 1_000)
     frequency.add(reference.counters(frequency))
     verifier = Verifier(CONFIG, frequency)
     verifier.start(page)
@@ -230,3 +236,39 @@ def test_empty_and_tiny_batches() -> None:
     [alone] = assign([document("https://solo.example/x", ["Just a few words here."], None)])
     assert (alone.status, alone.canonical_url) == ("canonical", "https://solo.example/x")
     assert alone.similarity is None and alone.method is None  # a canonical is not compared to itself
+
+
+def local_paragraphs(words: int, seed: int) -> list[str]:
+    """About `words` words of paragraphs no other page has: news words in a shuffled order."""
+    rng = np.random.default_rng(seed)
+    paragraphs = [*WIRE_STORY, STATEMENT] + [p for story in STORIES_QUOTING_THE_STATEMENT for p in story]
+    vocabulary = " ".join(paragraphs).split()
+    return [" ".join(rng.choice(vocabulary, 60).tolist()) for _ in range(max(1, words // 60))]
+
+
+def test_a_copy_extended_to_ten_times_the_original_joins_it() -> None:
+    """Bands alone find this pair rarely (Jaccard 0.1); the sampled-shingle keys find it."""
+    words = len(text(WIRE_STORY).split())
+    for seed, place in enumerate(("after", "before", "around")):
+        added = local_paragraphs(9 * words, seed)
+        body = {"after": WIRE_STORY + added, "before": added + WIRE_STORY}.get(
+            place, added[: len(added) // 2] + WIRE_STORY + added[len(added) // 2 :]
+        )
+        copy = document(f"https://copy.example/{place}", body, "2020-09-14T11:00:00Z")
+        assert stories(assign([ORIGINAL, copy])) == 1, place
+
+
+def test_a_copy_truncated_to_a_tenth_of_a_long_original_joins_it() -> None:
+    original_text = WIRE_STORY + local_paragraphs(9 * len(text(WIRE_STORY).split()), seed=7)
+    original = document("https://wire.example/long", original_text, "2020-09-14T08:00:00Z")
+    for share in (0.1, 0.2):
+        kept = " ".join(text(original_text).split()[: round(share * len(text(original_text).split()))])
+        copy = document(f"https://copy.example/{share}", [kept], "2020-09-14T11:00:00Z")
+        assert stories(assign([original, copy])) == 1, share
+
+
+def test_without_sampled_shingle_keys_the_long_extended_copy_is_missed() -> None:
+    """The same pair with bands only: what the sampled keys add (the test above is not vacuous)."""
+    added = local_paragraphs(9 * len(text(WIRE_STORY).split()), seed=0)
+    copy = document("https://copy.example/after", WIRE_STORY + added, "2020-09-14T11:00:00Z")
+    assert stories(assign([ORIGINAL, copy], DedupConfig(containment_sample=0))) == 2

@@ -11,16 +11,13 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-from datasketch import MinHash
 
 # Bump when any hash below changes: stored indexes name the scheme their shingles used.
 SHINGLE_SCHEME = "nfkc-casefold-words/poly32-1"
 WORD = re.compile(r"\w+")
-MAX_HASH = np.uint32((1 << 32) - 1)
 BMP = 0x10000  # code points above the Basic Multilingual Plane are classified one by one
 # Flags on code points (which need 21 bits) while texts are split into words. The two that
 # need more work both have the top bit, so one max() finds whether a batch has any.
@@ -29,11 +26,10 @@ WORD_FLAG = 1 << 29  # a word character
 EXPANDS = 1 << 31  # normalises to several characters, some of them word characters
 COMPOSES = 1 << 31 | 1 << 30  # may merge with its neighbour: the whole text is normalised as a string
 HASH_BASE = 0x01000193  # odd, so it has an inverse modulo 2**32
-CHUNK_CHARACTERS = 1 << 20  # texts are processed in groups of about this size, bounding memory
 MIN_POWERS = 1 << 16
 
 
-def _odd_constants(count: int, seed: int, bits: int) -> list[int]:
+def odd_constants(count: int, seed: int, bits: int) -> list[int]:
     """Fixed odd constants from SplitMix64: the same in every NumPy and Python version."""
     constants, state, mask = [], seed, (1 << 64) - 1
     for _ in range(count):
@@ -44,10 +40,8 @@ def _odd_constants(count: int, seed: int, bits: int) -> list[int]:
     return constants
 
 
-# Multipliers that weigh a word by its place in a shingle and a signature row by its place
-# in a band, so that order matters in those hashes.
-PLACE_WEIGHTS = np.array(_odd_constants(64, seed=1, bits=32), dtype=np.uint32)
-ROW_WEIGHTS = np.array(_odd_constants(64, seed=2, bits=64), dtype=np.uint64)
+# Multipliers that weigh a word by its place in a shingle, so that order matters in its hash.
+PLACE_WEIGHTS = np.array(odd_constants(64, seed=1, bits=32), dtype=np.uint32)
 
 
 # --- words and shingles, for a whole batch at once ----------------------------------------------
@@ -201,12 +195,12 @@ def _word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return hashes, np.diff(np.searchsorted(starts, separators), prepend=0)
 
 
-def _chunks(texts: list[str]) -> list[list[str]]:
-    """Consecutive texts in groups of about CHUNK_CHARACTERS, which bounds memory."""
+def _chunks(texts: list[str], characters: int) -> list[list[str]]:
+    """Consecutive texts in groups of about `characters`, which bounds memory."""
     chunks: list[list[str]] = [[]]
     size = 0
     for text in texts:
-        if size and size + len(text) > CHUNK_CHARACTERS:
+        if size and size + len(text) > characters:
             chunks.append([])
             size = 0
         chunks[-1].append(text)
@@ -214,7 +208,7 @@ def _chunks(texts: list[str]) -> list[list[str]]:
     return chunks
 
 
-def shingle_batch(texts: list[str], size: int) -> tuple[list[np.ndarray], np.ndarray]:
+def shingle_batch(texts: list[str], size: int, chunk_characters: int) -> tuple[list[np.ndarray], np.ndarray]:
     """Each text's `size`-word shingles as 32-bit hashes in text order (repeats kept), and
     each text's number of words.
 
@@ -222,7 +216,7 @@ def shingle_batch(texts: list[str], size: int) -> tuple[list[np.ndarray], np.nda
     """
     shingle_lists: list[np.ndarray] = []
     word_counts = []
-    for chunk in _chunks(texts):
+    for chunk in _chunks(texts, chunk_characters) if texts else []:
         hashes, counts = _word_hashes(chunk)
         width = max(0, len(hashes) - size + 1)
         combined = np.zeros(width, dtype=np.uint32)
@@ -248,143 +242,3 @@ def unique_sorted(values: np.ndarray) -> np.ndarray:
     keep = np.ones(len(ordered), dtype=bool)
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
     return ordered[keep]
-
-
-# --- MinHash signatures and LSH bands -------------------------------------------------------------
-
-
-class Signer:
-    """MinHash signatures for many shingle sets at once, equal to datasketch's own.
-
-    datasketch 2.0's default "affine32" scheme: each 32-bit hash is pre-mixed with the
-    MurmurHash3 finaliser, then permutation k is `a_k * h + b_k` in wrapping uint32.
-    Doing that for a whole batch in numpy is what makes the dedup stage fast.
-    """
-
-    SCHEME = "affine32"
-
-    def __init__(self, num_perm: int, seed: int) -> None:
-        a, b = MinHash(num_perm=num_perm, seed=seed, scheme=self.SCHEME).permutations
-        self.a = a.astype(np.uint32)
-        self.b = b.astype(np.uint32)
-
-    def signatures_of(
-        self, values: np.ndarray, owner: np.ndarray, count: int, chunk: int = 8192
-    ) -> np.ndarray:
-        """Signatures of `count` sets given as hash values and the set each belongs to (ascending)."""
-        rows = np.full((count, len(self.a)), MAX_HASH, dtype=np.uint32)
-        values = fmix32(values.astype(np.uint32))
-        a, b = self.a[:, None], self.b[:, None]
-        buffer = np.empty((len(self.a), chunk), dtype=np.uint32)  # num_perm x chunk stays in the CPU cache
-        for lo in range(0, len(values), chunk):
-            part = values[None, lo : lo + chunk]
-            permuted = buffer[:, : part.shape[1]]  # one row per permutation: contiguous
-            np.multiply(a, part, out=permuted)
-            np.add(permuted, b, out=permuted)
-            sets = owner[lo : lo + chunk]
-            first = np.concatenate(([0], np.flatnonzero(sets[1:] != sets[:-1]) + 1))
-            np.minimum.at(rows, sets[first], np.minimum.reduceat(permuted, first, axis=1).T)
-        return rows
-
-
-def minhash_sample(shingle_lists: list[np.ndarray], rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """The shingles whose hash lies in the lowest 1/`rate` of the range, and their texts.
-
-    Every copy samples the same shingles, so the sample's Jaccard similarity estimates the
-    whole texts'. A text so short that none of its shingles qualifies keeps them all.
-    """
-    limit = np.uint32(((1 << 32) - 1) // rate)
-    samples = [shingles[shingles <= limit] for shingles in shingle_lists]
-    samples = [
-        sample if len(sample) else shingles for sample, shingles in zip(samples, shingle_lists, strict=True)
-    ]
-    values = np.concatenate(samples) if samples else np.zeros(0, dtype=np.uint32)
-    return values, np.repeat(np.arange(len(samples)), [len(sample) for sample in samples])
-
-
-def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """One 64-bit key per (text, band): two texts share it when all rows of that band agree.
-
-    The banding of datasketch's MinHashLSH (band i is rows i*r .. i*r+r-1); the band number
-    is part of the key, so keys of different bands never meet.
-    """
-    grouped = signatures.reshape(len(signatures), bands, rows).astype(np.uint64)
-    keys = np.broadcast_to(np.arange(bands, dtype=np.uint64) * ROW_WEIGHTS[rows], grouped.shape[:2]).copy()
-    for row in range(rows):
-        keys += grouped[:, :, row] * ROW_WEIGHTS[row]
-    keys ^= keys >> np.uint64(31)
-    keys *= np.uint64(0xBF58476D1CE4E5B9)
-    return keys ^ (keys >> np.uint64(29))
-
-
-def _count_pairs(
-    rows: np.ndarray, others: np.ndarray, width: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct (row, other) pairs with how often each occurs, ordered by row."""
-    pairs = np.sort(rows.astype(np.int64) * width + others)
-    first = np.flatnonzero(np.concatenate((pairs[:1] == pairs[:1], pairs[1:] != pairs[:-1])))
-    return pairs[first] // width, pairs[first] % width, np.diff(np.append(first, len(pairs)))
-
-
-def shared_bands(
-    queries: np.ndarray, indexed: np.ndarray, max_bucket: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(query row, indexed row, number of bands in common) for every pair sharing a band key.
-
-    Of a bucket holding more than `max_bucket` indexed rows, a query meets the first
-    `max_bucket` (lowest rows): thousands of identical copies cost no quadratic work.
-    """
-    flat = indexed.ravel()
-    order = np.argsort(flat, kind="stable")
-    ordered = flat[order]
-    query_order = np.argsort(queries.ravel())
-    keys = queries.ravel()[query_order]  # sorted, so the searches below walk memory in order
-    lo = np.searchsorted(ordered, keys, side="left")
-    counts = np.minimum(np.searchsorted(ordered, keys, side="right") - lo, max_bucket)
-    hits = np.flatnonzero(counts)
-    query_rows = np.repeat(query_order[hits] // queries.shape[1], counts[hits])
-    offsets = np.arange(len(query_rows)) - np.repeat(np.cumsum(counts[hits]) - counts[hits], counts[hits])
-    indexed_rows = order[np.repeat(lo[hits], counts[hits]) + offsets] // indexed.shape[1]
-    return _count_pairs(query_rows, indexed_rows, len(indexed))
-
-
-def shared_bands_within(keys: np.ndarray, max_bucket: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, earlier row, number of bands in common) for rows of one key array sharing keys.
-
-    A row meets at most the `max_bucket` nearest earlier rows of each bucket.
-    """
-    flat = keys.ravel()
-    order = np.argsort(flat, kind="stable")  # equal keys keep their rows in ascending order
-    ordered, rows = flat[order], order // keys.shape[1]
-    later, earlier = [], []
-    for distance in range(1, max_bucket + 1):
-        same = np.flatnonzero(ordered[distance:] == ordered[:-distance])
-        if len(same) == 0:
-            break
-        later.append(rows[same + distance])
-        earlier.append(rows[same])
-    if not later:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    later_rows, earlier_rows = np.concatenate(later), np.concatenate(earlier)
-    distinct = later_rows != earlier_rows
-    return _count_pairs(later_rows[distinct], earlier_rows[distinct], len(keys))
-
-
-@dataclass
-class Neighbours:
-    """For each query row, the rows it shares LSH bands with and how many bands."""
-
-    starts: np.ndarray  # query row q's neighbours are entries starts[q] .. starts[q + 1]
-    rows: np.ndarray
-    shared: np.ndarray
-
-    @classmethod
-    def of_pairs(
-        cls, queries: int, query_rows: np.ndarray, rows: np.ndarray, shared: np.ndarray
-    ) -> Neighbours:
-        """From pairs ordered by query row."""
-        return cls(np.searchsorted(query_rows, np.arange(queries + 1)), rows, shared)
-
-    def of(self, query: int) -> zip:
-        lo, hi = self.starts[query], self.starts[query + 1]
-        return zip(self.rows[lo:hi].tolist(), self.shared[lo:hi].tolist(), strict=True)

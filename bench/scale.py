@@ -1,0 +1,398 @@
+"""Benchmark: a run of 1,000 new pages against an index of 10^4, 10^5 and 10^6 stories.
+
+    python bench/scale.py                      # 10^4, 10^5, 10^6 (about 4 GB of disk at 10^6)
+    python bench/scale.py --sizes 10000 100000
+
+For each size, a child process writes a committed index of that many stories straight into a
+fresh local store (one segment, as compaction leaves a large index: no million pages are
+ingested). The stories have realistic lengths (log-normal around 500 words, as news) and
+random shingles and candidate keys, which is what unrelated stories look like to the index;
+among them are the stories of 200 real texts, generated from words, with their true keys.
+Another child process then times one run of 1,000 new pages against it: 200 copies of those
+stories (truncated, extended, dated earlier or later), 800 new stories. The run is what a
+run does under the lease: open the index, deduplicate, write its segment, compact, commit.
+
+Printed per size: the run's time (median of `--repeat` runs, each on a fresh copy of the
+store state), the peak RSS of the run's process, the bytes read by its probes, and the
+index's bytes per story; then a projection to 10^7 and 10^8 from the cost model in
+docs/dedup.md ("The index").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline import commits, layout
+from pipeline.commits import Manifest, RunCounts, RunObjects
+from pipeline.config import DedupConfig
+from pipeline.dedup import Deduplicator, index, segments
+from pipeline.dedup.shingles import shingle_batch
+from pipeline.dedup.signatures import candidate_keys
+from pipeline.dedup.stories import Story, story_key
+from pipeline.dedup.verification import Text
+from pipeline.records import Document
+from pipeline.store import LocalStore
+
+CONFIG = DedupConfig()
+PLANTED = 200  # real stories in the index, copied by the run
+RUN_PAGES = 1000
+CHUNK = 50_000  # stories generated at a time while the index is written
+BASE_LEVEL = 30  # the built segment stands for a fully compacted index: no run merges it
+
+
+def words_of(count: int, rng: np.random.Generator) -> np.ndarray:
+    """Story lengths in words: log-normal around 500 (news), 50 to 8,000."""
+    return np.clip(rng.lognormal(np.log(500), 0.6, count), 50, 8000).astype(np.int64)
+
+
+def vocabulary() -> list[str]:
+    """Words to write texts with: every word of the seed scrapes, plus numbered names."""
+    seeds = Path(__file__).resolve().parent.parent / "seeds"
+    known = sorted({word for path in seeds.glob("*.txt") for word in path.read_text().split()})
+    return known + [f"name{n}" for n in range(20_000)]
+
+
+def text_of(length: int, rng: np.random.Generator, words: list[str]) -> str:
+    chosen = rng.integers(0, len(words), length)
+    lines = [" ".join(words[i] for i in chosen[at : at + 60]) for at in range(0, length, 60)]
+    return "\n".join(lines)
+
+
+def planted_texts(seed: int) -> list[str]:
+    rng, words = np.random.default_rng(seed), vocabulary()
+    return [text_of(int(n), rng, words) for n in words_of(PLANTED, rng)]
+
+
+def story(number: int, words: int, shingles: np.ndarray) -> Story:
+    return Story(
+        f"s_synthetic_{number:012d}",
+        f"https://site{number % 5000}.example/{number}",
+        "2020-01-01T00:00:00Z",
+        "2020-01-02T00:00:00Z",
+        words,
+        shingles,
+    )
+
+
+class SegmentWriter:
+    """Writes one large segment section by section, streaming, in the format `segments` reads."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.sections: dict[str, Path] = {}
+
+    def append(self, name: str, data: bytes) -> None:
+        path = self.sections.setdefault(name, self.folder / f"{name}.part")
+        with path.open("ab") as handle:
+            handle.write(data)
+
+    def write(self, target: Path, header: dict) -> None:
+        order = list(header["sections"])
+        position = 0
+        for name in order:
+            size = self.sections[name].stat().st_size if name in self.sections else 0
+            header["sections"][name] = [position, size]
+            position += size
+        encoded = json.dumps(header, separators=(",", ":")).encode()
+        with target.open("wb") as out:
+            out.write(segments.MAGIC + len(encoded).to_bytes(8, "little") + encoded)
+            for name in order:
+                if name in self.sections:
+                    with self.sections[name].open("rb") as part:
+                        shutil.copyfileobj(part, out, 1 << 24)
+
+
+def candidate_table(writer: SegmentWriter, size: int, real: np.ndarray, story_keys: np.ndarray, rng) -> dict:
+    """The candidate-key table, written bucket range by bucket range: random keys (what unrelated
+    stories' band and sampled-shingle keys are) for 128 a story, and the planted stories' true
+    keys (`real`: key, story key) merged into their buckets."""
+    mean, slots = CONFIG.index_bucket_entries, segments.slots_for(CONFIG.index_bucket_entries)
+    per_story = CONFIG.bands + CONFIG.containment_keys
+    buckets = max(1, -(-(per_story * size + real.shape[1]) // mean))
+    real_bucket = segments.bucket_of(real[0], buckets).astype(np.int64)
+    overflow, entries = [], 0
+    chunk = max(1, CHUNK * per_story // mean)
+    for first in range(0, buckets, chunk):
+        end = min(buckets, first + chunk)
+        counts = rng.poisson(per_story * size / buckets, end - first)
+        bucket = np.repeat(np.arange(first, end), counts)
+        low = np.ceil(bucket * 2.0**32 / buckets)
+        high = np.ceil((bucket + 1) * 2.0**32 / buckets)
+        top = (low + rng.random(len(bucket)) * (high - low)).astype(np.uint64)
+        keys = (top << np.uint64(32)) | rng.integers(0, 1 << 32, len(bucket), dtype=np.uint64)
+        values = story_keys[rng.integers(0, size, len(keys))]
+        mine = (real_bucket >= first) & (real_bucket < end)
+        keys, values = np.concatenate((keys, real[0, mine])), np.concatenate((values, real[1, mine]))
+        order = np.argsort(keys)
+        keys, values = keys[order], values[order]
+        bucket = segments.bucket_of(keys, buckets).astype(np.int64) - first
+        place = np.arange(len(keys)) - np.searchsorted(bucket, np.arange(end - first))[bucket]
+        fits = place < slots
+        table = np.zeros(((end - first) * slots, 2), dtype="<u8")
+        table[bucket[fits] * slots + place[fits]] = np.stack((keys[fits], values[fits]), axis=1)
+        writer.append("candidate_keys", table.tobytes())
+        overflow.append(np.stack((keys[~fits], values[~fits]), axis=1))
+        entries += len(keys)
+    spilled = np.concatenate(overflow)
+    writer.append("candidate_keys.overflow", spilled[np.argsort(spilled[:, 0])].astype("<u8").tobytes())
+    return {"buckets": buckets, "slots": slots, "entries": entries}
+
+
+def table(writer: SegmentWriter, name: str, keys: np.ndarray, values: np.ndarray) -> dict:
+    header, buckets, overflow = segments.layout_table(
+        keys, values, CONFIG.index_bucket_entries, CONFIG.max_bucket
+    )
+    writer.append(name, buckets)
+    writer.append(name + ".overflow", overflow)
+    return header
+
+
+def build(folder: Path, size: int, seed: int) -> dict:
+    """A store whose index holds `size` stories, PLANTED of them real, in one committed segment."""
+    rng = np.random.default_rng(seed)
+    store = LocalStore(folder / "store")
+    writer = SegmentWriter(folder)
+    real = planted_texts(seed)
+    shingle_lists, word_counts = shingle_batch(real, CONFIG.shingle_words, CONFIG.text_batch_characters)
+    real_keys = candidate_keys(shingle_lists, CONFIG)
+    planted_at = np.sort(rng.choice(size, PLANTED, replace=False))
+    lengths = words_of(size, rng)
+    lengths[planted_at] = word_counts
+    story_keys, offsets, position = np.zeros(size, np.uint64), [np.zeros(1, np.uint64)], 0
+    real_of = dict(zip(planted_at.tolist(), range(PLANTED), strict=True))
+    texts: list[tuple[int, int]] = []  # (digest, story key)
+    for start in range(0, size, CHUNK):
+        records = []
+        for number in range(start, min(size, start + CHUNK)):
+            if number in real_of:
+                shingles = shingle_lists[real_of[number]]
+            else:
+                shingles = rng.integers(0, 1 << 32, max(1, lengths[number] - 4), dtype=np.uint64).astype(
+                    np.uint32
+                )
+            made = story(number, int(lengths[number]), shingles)
+            story_keys[number] = story_key(made.story_id)
+            records.append(segments._record(made))
+            if number in real_of:
+                texts.append((Text(shingles, made.words).digest, int(story_keys[number])))
+        sizes = np.cumsum([len(record) for record in records]).astype(np.uint64) + np.uint64(position)
+        position = int(sizes[-1])
+        offsets.append(sizes)
+        writer.append("story_records", b"".join(records))
+    real = np.stack((real_keys.keys, story_keys[planted_at][real_keys.owner]))
+    digests = np.array(texts, dtype=np.uint64).reshape(-1, 2)
+    tables = {
+        "candidate_keys": candidate_table(writer, size, real, story_keys, rng),
+        "story_keys": table(writer, "story_keys", story_keys, np.arange(size, dtype=np.uint64)),
+        "page_keys": table(
+            writer, "page_keys", rng.integers(1, 2**63, 2 * size, dtype=np.uint64), np.zeros(2 * size)
+        ),
+        "text_digests": table(writer, "text_digests", digests[:, 0], digests[:, 1]),
+    }
+    writer.append("story_offsets", np.concatenate(offsets).astype("<u8").tobytes())
+    names = [part for name in tables for part in (name, name + ".overflow")] + [
+        "story_offsets",
+        "story_records",
+    ]
+    header = {
+        "scheme": index.scheme(CONFIG),
+        "level": BASE_LEVEL,
+        "stories": size,
+        "tables": tables,
+        "sections": {name: [0, 0] for name in names},
+    }
+    key = layout.segment_key("base")
+    target = Path(store.location(key))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    writer.write(target, header)
+    for part in writer.sections.values():
+        part.unlink()
+    commits.append(store, Manifest("base", 1, "2026-01-01T00:00:00Z", RunCounts(), RunObjects(index=key)))
+    commits.roll_forward(store)
+    return {"bytes": target.stat().st_size, "stories": size}
+
+
+def run_pages(seed: int) -> list[Document]:
+    """PLANTED copies of the planted stories (cut, extended, earlier or later) and new stories."""
+    rng, words = np.random.default_rng(seed + 1), vocabulary()
+    real = planted_texts(seed)
+    pages = []
+    for number, text in enumerate(real):
+        lines = text.split("\n")
+        kind = number % 4
+        body = {0: lines[: max(1, len(lines) // 3)], 1: [*lines, text_of(300, rng, words)], 2: lines}.get(
+            kind, [text_of(40, rng, words), *lines]
+        )
+        published = "2019-12-31T00:00:00Z" if kind == 2 else "2020-01-05T00:00:00Z"  # 2: supersedes
+        pages.append((f"https://copy{number}.example/a", "\n".join(body), published))
+    for number, length in enumerate(words_of(RUN_PAGES - PLANTED, rng)):
+        pages.append(
+            (f"https://new{number}.example/a", text_of(int(length), rng, words), "2020-01-05T00:00:00Z")
+        )
+    return [
+        Document(
+            url=url, text=body, fetched_at="2020-01-06T00:00:00Z", content_sha=url, published_at=published
+        )
+        for url, body, published in pages
+    ]
+
+
+class CountingStore(LocalStore):
+    """A local store that counts the bytes, ranges and seconds of its range reads."""
+
+    read_bytes = 0
+    ranges = 0
+    seconds = 0.0
+
+    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        started = time.perf_counter()
+        pieces = super().get_ranges(key, ranges)
+        CountingStore.seconds += time.perf_counter() - started
+        CountingStore.read_bytes += sum(map(len, pieces))
+        CountingStore.ranges += len(pieces)
+        return pieces
+
+
+def one_run(folder: Path, seed: int) -> dict:
+    """What a run does under the lease after cleaning: open, deduplicate, write, compact, commit."""
+    docs = run_pages(seed)
+    Deduplicator(CONFIG).assign(docs[:5])  # builds the per-process character tables
+    store = CountingStore(folder / "store")
+    started = time.perf_counter()
+    state = index.load_index(store, CONFIG)
+    seen = state.seen.among([index.page_key(doc.url, doc.content_sha) for doc in docs])
+    fresh = [doc for doc, known in zip(docs, seen.tolist(), strict=True) if not known]
+    dedup = Deduplicator(CONFIG, state)
+    decisions = dedup.assign(fresh)
+    keys = [index.page_key(doc.url, doc.content_sha) for doc in fresh]
+    objects = RunObjects(index=layout.segment_key("run"))
+    store.put(objects.index, index.encode_segment(dedup.changed, keys, CONFIG, dedup.placed_texts))
+    index.compact(store, "run", state, objects, CONFIG)
+    commits.append(store, Manifest("run", state.sequence + 1, "2026-01-02T00:00:00Z", RunCounts(), objects))
+    seconds = time.perf_counter() - started
+    joined = sum(1 for d in decisions[:PLANTED] if d.story_id.startswith("s_synthetic_"))
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "read_mb": CountingStore.read_bytes / 1e6,
+        "ranges": CountingStore.ranges,
+        "read_seconds": CountingStore.seconds,
+        "copies_found": joined,
+        "superseded": len(dedup.superseded),
+    }
+
+
+def child(*args: str) -> dict:
+    answer = subprocess.run(
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return json.loads(answer.splitlines()[-1])
+
+
+def reset_run(folder: Path) -> None:
+    """Remove what a timed run wrote, so the next one starts from the built index."""
+    store = LocalStore(folder / "store")
+    for key in store.list(""):
+        if "run" in key.split("/")[-1] and "base" not in key:
+            store.delete(key)
+    for sequence in commits.commit_sequences(store):
+        if sequence > 1:
+            store.delete(layout.commit_key(sequence))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument("--folder", type=Path, help="work folder (default: a temporary one)")
+    parser.add_argument("--build", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--run", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.build:
+        print(json.dumps(build(args.folder, args.build, args.seed)))
+        return
+    if args.run:
+        print(json.dumps(one_run(args.folder, args.seed)))
+        return
+    results = {}
+    with tempfile.TemporaryDirectory(dir=args.folder) as work:
+        for size in args.sizes:
+            folder = Path(work) / str(size)
+            folder.mkdir()
+            started = time.perf_counter()
+            built = child("--build", str(size), "--folder", str(folder), "--seed", str(args.seed))
+            build_seconds = time.perf_counter() - started
+            runs = []
+            for _ in range(args.repeat):
+                reset_run(folder)
+                runs.append(child("--run", "--folder", str(folder), "--seed", str(args.seed)))
+            shutil.rmtree(folder)
+            median = statistics.median(run["seconds"] for run in runs)
+            results[size] = {**runs[0], "seconds": median, "bytes_per_story": built["bytes"] / size}
+            run = results[size]
+            print(
+                f"{size:>9,} stories: run {median:6.2f} s  peak RSS {run['peak_rss_mb']:6.0f} MB  "
+                f"read {run['read_mb']:6.1f} MB in {run['ranges']:>6} ranges, {run['read_seconds']:.2f} s  "
+                f"index {run['bytes_per_story']:6.0f} B/story  (built in {build_seconds:.0f} s; "
+                f"copies found {run['copies_found']}/{PLANTED}, superseded {run['superseded']})",
+                flush=True,
+            )
+    sizes = sorted(results)
+    smallest, largest = results[sizes[0]], results[sizes[-1]]
+    print(
+        f"time at {sizes[-1]:,} / at {sizes[0]:,}: {largest['seconds'] / smallest['seconds']:.2f}x  "
+        f"peak RSS difference: {largest['peak_rss_mb'] - smallest['peak_rss_mb']:+.0f} MB"
+    )
+    project(results)
+
+
+def probe_model(size: int) -> tuple[float, float]:
+    """(ranges, bytes) a run's candidate probes read from an index of `size` stories, by the cost
+    model: each probe needs one bucket; of `buckets`, about buckets * (1 - e^(-probes/buckets))
+    are distinct, and runs of them closer than the read gap are read as one range."""
+    probes = RUN_PAGES * (CONFIG.bands + CONFIG.containment_keys)
+    mean, slots = CONFIG.index_bucket_entries, segments.slots_for(CONFIG.index_bucket_entries)
+    buckets = size * (CONFIG.bands + CONFIG.containment_keys) / mean
+    touched = buckets * (1 - np.exp(-probes / buckets))
+    density = touched / buckets
+    ranges = max(1.0, touched * (1 - density) ** (CONFIG.index_read_gap + 1))
+    spanned = min(buckets, touched + ranges * CONFIG.index_read_gap * density)
+    return ranges, spanned * slots * 16
+
+
+def project(results: dict[int, dict]) -> None:
+    """10^7 and 10^8 from the cost model: a run's time is its reads (ranges given by the model,
+    at the cost per range measured at the largest size) plus the rest of its work, which does
+    not depend on the index (measured at the largest size); reads stop growing once every probe
+    reads a bucket of its own."""
+    largest = results[max(results)]
+    per_range = largest["read_seconds"] / largest["ranges"]
+    rest = largest["seconds"] - largest["read_seconds"]
+    per_story = largest["bytes_per_story"]
+    for size in (*sorted(results), 10**7, 10**8):
+        ranges, read = probe_model(size)
+        kind = "measured" if size in results else "projected"
+        print(
+            f"{kind:>9} {size:>11,} stories: model {ranges:8.0f} ranges {read / 1e6:5.0f} MB, "
+            f"run {rest + per_range * ranges:5.2f} s, index {per_story * size / 1e9:6.1f} GB"
+        )
+
+
+if __name__ == "__main__":
+    main()
