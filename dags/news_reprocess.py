@@ -3,10 +3,13 @@ the landing partitions of a date range of the corpus store.
 
 Trigger it from the UI or `airflow dags trigger news_reprocess --conf '{...}'`; the Params
 below are checked when the run is created: types, formats and ranges (a date range is a first
-day and a number of days, so it cannot be reversed). Airflow accepts any other conf key at
-creation: a misspelt one fails the run's first task at once. Pages an earlier run already
-ingested (same URL, same bytes) are skipped unless `reprocess` is on. One trigger is one pipeline run
-(`news_reprocess-<trigger time>`): retrying or clearing its tasks writes nothing twice.
+day and a number of days, so it cannot be reversed). Its tag `strict-params` makes the
+api-server refuse any other conf key when the run is created (plugins/strict_params.py): a
+misspelt Param given through the UI or the REST API makes no run. `airflow dags trigger` writes
+the run without the api-server: there, a misspelt key fails the run's first task at once.
+Pages an earlier run already ingested (same URL, same bytes) are skipped unless `reprocess` is
+on. One trigger is one pipeline run (`news_reprocess-<trigger time>`): retrying or clearing its
+tasks writes nothing twice.
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ PARAMS = {
 
 def check_conf(conf: dict[str, Any]) -> None:
     """Refuse conf keys that are not Params: Airflow passes them through, and a misspelt key
-    would otherwise be ignored while its Param keeps its default."""
+    would otherwise be ignored while its Param keeps its default. For runs the api-server did
+    not create (`airflow dags trigger`, dag.test()); it refuses them itself (strict-params)."""
     unknown = sorted(set(conf) - set(PARAMS))
     if unknown:
         raise AirflowFailException(f"unknown Params {unknown}; the Params are {sorted(PARAMS)}")
@@ -75,7 +79,7 @@ def landing_range(first_day: str | None, days: int) -> tuple[datetime, datetime]
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     params=PARAMS,
-    tags=["news"],
+    tags=["news", "strict-params"],
     doc_md=__doc__,
 )
 def news_reprocess() -> None:

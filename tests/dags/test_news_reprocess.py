@@ -63,7 +63,9 @@ def test_invalid_params_are_rejected_before_a_run_exists(fresh_dag, conf: dict, 
 @pytest.mark.parametrize(
     ("conf", "message"),
     [
-        # Airflow takes any conf key when it creates a run: a misspelt Param fails the first task.
+        # A run the api-server did not create (dag.test(), `airflow dags trigger`) can have any
+        # conf key: a misspelt Param fails the first task (tests/dags/test_strict_params.py: the
+        # api-server refuses it).
         (
             {"landing_from": "2026-11-22", "landing_to": "2026-11-23"},
             "unknown Params ['landing_to']; the Params are ['inputs', 'landing_days', 'landing_from',",

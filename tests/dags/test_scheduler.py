@@ -18,7 +18,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from tests.api_server import free_port
 from tests.dags.checks import SEEDS
 from tests.dags.conftest import DAGS, PLUGINS, REPO
 
@@ -164,12 +164,6 @@ def fake_clock(offset: timedelta) -> dict[str, str]:
         "LD_PRELOAD": libraries[0],
         "FAKETIME": f"{offset.total_seconds():+.0f}",
     }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def utc(stored: str) -> datetime:

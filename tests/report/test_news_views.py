@@ -6,12 +6,6 @@ the `news_s3` connection. Looked at in headless Chromium, as an operator would."
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,31 +15,12 @@ from typing import Any
 import pytest
 
 from pipeline.store import LocalStore
-from tests.conftest import REPO
+from tests.api_server import access_token, airflow_env, api_server
 from tests.report.conftest import expected_story, syndicated_url
 from tests.report.test_report import cell_values, check_page_shows_the_store
 
 USER, PASSWORD = "operator", "operator-password-12"  # a viewer: the view is read-only
 BUCKET = "news-views"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_healthy(url: str, server: subprocess.Popen, log: Path, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"api-server exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"api-server not healthy after {seconds}s:\n{log.read_text()[-3000:]}")
 
 
 def copy_to_bucket(store: Path, endpoint: str) -> None:
@@ -75,52 +50,13 @@ def airflow_url(
         "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
     }
     home = tmp_path_factory.mktemp("airflow-home")
-    (home / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
     env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(home),
-        # The plugin reads the store the DAGs' way (news_common), so the DAG folder is importable.
-        "PYTHONPATH": f"{REPO}:{REPO / 'dags'}",
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager."
-        "SimpleAuthManager",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:viewer",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-        "AIRFLOW__API_AUTH__JWT_SECRET": os.urandom(16).hex(),
-        "AIRFLOW__API__SECRET_KEY": os.urandom(16).hex(),
+        **airflow_env(home, {USER: ("viewer", PASSWORD)}),
         "AIRFLOW_VAR_NEWS_STORE_URI": f"s3://{BUCKET}/",
         "AIRFLOW_CONN_NEWS_S3": json.dumps(connection),
     }
-    airflow = [sys.executable, "-m", "airflow"]
-    migrated = subprocess.run(
-        [*airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert migrated.returncode == 0, migrated.stderr[-3000:]
-    port = free_port()
-    log = home / "api-server.log"
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [*airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stopped with every worker it starts
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(f"{base}/api/v2/monitor/health", server, log)
+    with api_server(home, env) as base:
         yield base
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 def http_status(url: str, token: str | None = None) -> int:
@@ -153,13 +89,7 @@ def test_view_and_api_need_an_airflow_login(airflow_url: str) -> None:
     assert [http_status(airflow_url + "/news-runs" + route) for route in routes] == [401] * len(routes)
     assert http_status(airflow_url + "/news-runs/api/report", token="not-a-token") == 403
 
-    request = urllib.request.Request(
-        airflow_url + "/auth/token",
-        data=json.dumps({"username": USER, "password": PASSWORD}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        token = json.load(response)["access_token"]
+    token = access_token(airflow_url, USER, PASSWORD)
     assert http_status(airflow_url + "/news-runs/api/report", token=token) == 200
 
 
