@@ -48,6 +48,29 @@ class CleanConfig:
     index_link_density: float = 0.65
     error_page_max_words: int = 150
     workers: int = 0  # processes for cleaning; 0 means one per CPU core
+    # --- issue 14: one-pass cleaning (settings to port to the typed config) -------------
+    # The precise reading replaces the recall reading when it has this many times its words
+    # (live blogs, articles in many blocks, text outside the densest container); >= 1.
+    precise_switch_ratio: float = 1.5
+    # A recall block agrees with the precise reading when this share (0..1) of its 4-word
+    # shingles is in it; what lies between the first and last agreed block is the article.
+    precise_agree_share: float = 0.5
+    # A "Read more: ..." block whose text is at least this share (0..1) links is a teaser.
+    teaser_prefix_link_density: float = 0.5
+    # A line is the headline again when its words and the title's overlap this much (Jaccard, 0..1).
+    headline_min_overlap: float = 0.8
+    # Site template lines have at most this many words; longer shared lines are quoted content.
+    template_max_words: int = 30
+    # Pages sharing this share (0..1) of the smallest one's words are copies of one story:
+    # the lines they share are content, not template.
+    template_copy_share: float = 0.5
+    # Text scrapes: a date line within the first masthead_max_lines lines marks the headline
+    # above it; the last copyright line with at most footer_max_lines after it starts the footer.
+    masthead_max_lines: int = 8
+    footer_max_lines: int = 5
+    menu_max_words: int = 3  # bulleted lines of a text scrape up to this long are menus, tags
+    language_sample_chars: int = 2000  # language is identified on the text's first characters
+    # --- end of issue 14 settings -------------------------------------------------------
 
 
 @dataclass(frozen=True)

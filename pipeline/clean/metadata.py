@@ -1,9 +1,12 @@
-"""Article metadata: publication time, authors, site name, canonical URL, language.
+"""Article metadata: title, publication time, authors, site name, canonical URL.
 
 Publication times matter most: deduplication keeps the earliest-published copy of a
 story. Publishers declare them in several places, so the declared ones are tried in
-order of trust (Open Graph / schema.org / <time>) before trafilatura's own guess
-(htmldate, day only) and before a date line in the text. Every time comes out as ISO
+order of trust (Open Graph / schema.org / <time>) before htmldate's guess (day only,
+and only asked when the page declares nothing) and before a date line in the text.
+Title, site name and declared authors come from trafilatura's readers of the <head>
+and JSON-LD; its costlier readers (byline search in the body, categories, tags,
+licence) are not run. Every time comes out as ISO
 8601: UTC ("...Z") when the page gave a timezone, without offset when it gave none,
 and a bare day when it gave no time of day.
 """
@@ -17,7 +20,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
+from htmldate import find_date
 from lxml import html as lxml_html
+from trafilatura.metadata import examine_meta, extract_meta_json, extract_sitename, extract_title
 from url_normalize import url_normalize
 
 from pipeline.records import utc_iso
@@ -99,15 +104,16 @@ def _json_ld(tree: lxml_html.HtmlElement) -> Iterator[dict[str, Any]]:
                 stack.extend(v for v in item.values() if isinstance(v, (list, dict)))
 
 
-def published_time(tree: lxml_html.HtmlElement, fallback: str | None) -> str | None:
-    """The declared publication time, else trafilatura's day (`fallback`)."""
+def published_time(tree: lxml_html.HtmlElement, url: str | None = None) -> str | None:
+    """The declared publication time, else htmldate's day, refined by a time written on that day."""
     candidates = [str(v) for xpath in DATE_XPATHS[:3] for v in tree.xpath(xpath)]
     candidates += [str(item["datePublished"]) for item in _json_ld(tree) if item.get("datePublished")]
     candidates += [str(v) for xpath in DATE_XPATHS[3:] for v in tree.xpath(xpath)]
     for candidate in candidates:
         if date := normalise_date(candidate):
             return date
-    day = normalise_date(fallback) if fallback else None
+    guess = find_date(tree, url=url, extensive_search=True, original_date=True)
+    day = normalise_date(guess) if guess else None
     return _time_in_text(tree, day) or day
 
 
@@ -140,7 +146,7 @@ def _names(value: Any) -> list[str]:
 
 
 def authors(tree: lxml_html.HtmlElement, extracted: str | None) -> str | None:
-    """Authors as "A; B": trafilatura's byline reading, else schema.org or <meta name=author>."""
+    """Authors as "A; B": trafilatura's reading of the declarations, else schema.org or <meta name=author>."""
     names = [name.strip() for name in (extracted or "").split(";")]
     if not any(names):
         names = [
@@ -188,23 +194,20 @@ def canonical_url(tree: lxml_html.HtmlElement, url: str) -> str | None:
     return None
 
 
-def language(text: str) -> str | None:
-    """ISO 639-1 code of the text, from py3langid (offline, ships its model)."""
-    import py3langid
-
-    if not text.strip():
-        return None
-    code, _ = py3langid.classify(text[:5000])
-    return code
-
-
-def html_metadata(tree: lxml_html.HtmlElement, url: str, extracted: Any) -> dict[str, Any]:
-    """Metadata of an HTML page, from its parsed markup and trafilatura's `Document` for it."""
-    site_names = tree.xpath('//meta[@property="og:site_name"]/@content')
+def html_metadata(tree: lxml_html.HtmlElement, url: str) -> dict[str, Any]:
+    """Metadata of an HTML page from its parsed markup."""
+    declared = examine_meta(tree)
+    if declared.author and " " not in declared.author:  # a handle, not a name (trafilatura's rule)
+        declared.author = None
+    try:
+        declared = extract_meta_json(tree, declared)
+    except Exception:  # noqa: BLE001 - a broken JSON-LD block only loses what it declared
+        pass
+    sitename = (declared.sitename or extract_sitename(tree) or "").lstrip("@")
     return {
-        "title": extracted.title,
-        "author": authors(tree, extracted.author),
-        "published_at": published_time(tree, extracted.date),
-        "sitename": extracted.sitename or (str(site_names[0]) if site_names else None),
+        "title": declared.title or extract_title(tree),
+        "author": authors(tree, declared.author),
+        "published_at": published_time(tree, url),
+        "sitename": sitename or None,
         "canonical_url": canonical_url(tree, url),
     }
