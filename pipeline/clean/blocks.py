@@ -174,7 +174,9 @@ def select_blocks(blocks: list[Block], title: str | None, config: CleanConfig) -
         following = blocks[i + 1] if i + 1 < len(blocks) else None
         if same_headline(line_key(block.text), title_key, config.headline_min_overlap):
             removed["title"] += 1
-        elif i in teasers or (TEASER_PREFIX.match(block.text) and block.link_density >= config.teaser_prefix_link_density):
+        elif i in teasers or (
+            TEASER_PREFIX.match(block.text) and block.link_density >= config.teaser_prefix_link_density
+        ):
             removed["teaser_links"] += 1
         elif block.kind == "head" and (following is None or following.kind == "head"):
             removed["empty_heading"] += 1

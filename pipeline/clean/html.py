@@ -63,26 +63,33 @@ class Article:
     removed: Counter = field(default_factory=Counter)
 
 
-def read(tree: Any) -> Readings:
+def read(tree: Any, config: CleanConfig) -> Readings:
     """Prepare the page once and read it recall-minded, then precision-minded from a copy.
 
     Follows trafilatura's own sequence (comments off): raw pruning, cleaning and
-    conversion, the extractor with its cross-checks, and the baseline when it found
-    next to nothing.
+    conversion, the extractor with its cross-checks (readability, justext), and the
+    baseline when it found next to nothing. The precise reading gets the cross-checks
+    only when it found much less than the recall one (`precise_min_share`): then its
+    own extractor likely settled on a fragment, and they are what finds the article.
     """
     is_forum = _forum_thread_page(tree)
     work = prune_unwanted_nodes(copy(tree), RAW_TREE_PRUNE_XPATH)
     if not is_forum:  # on a forum the "comments" are the posts
         work = prune_unwanted_nodes(work, REMOVE_COMMENTS_AND_LISTS_XPATH)
     cleaned, unconverted = _prepare_tree(work, RECALL, None)
-    precise_input = prune_unwanted_nodes(copy(cleaned), REMOVE_COMMENTS_XPATH)
+    precise, precise_text = extract_content(
+        prune_unwanted_nodes(copy(cleaned), REMOVE_COMMENTS_XPATH), PRECISE
+    )
     body, text = extract_content(cleaned, RECALL)
+    if len(precise_text) < config.precise_min_share * len(text):
+        precise, precise_text = compare_extraction(
+            copy(unconverted), copy(work), precise, precise_text, PRECISE
+        )
     body, text = compare_extraction(unconverted, copy(work), body, text, RECALL)
     if len(text) < RECALL.min_extracted_size:
         rescue, rescue_text, _ = baseline(work)
         if len(rescue_text) > len(text):
             body = rescue
-    precise, _ = extract_content(precise_input, PRECISE)
     return Readings(blocks_from_xml(body), blocks_from_xml(precise))
 
 
@@ -146,6 +153,8 @@ def check_article(tree: Any, blocks: list[Block], title: str | None, config: Cle
         raise PageRejected(
             "index_page", f"{density:.0%} of the text is links (limit {config.index_link_density:.0%})"
         )
+
+
 def _prose(text: str, min_words: int) -> bool:
     return len(text.split()) >= min_words and SENTENCE_END.search(text) is not None
 
@@ -211,15 +220,13 @@ def recover_split_article(tree: etree._Element, lines: list[str], config: CleanC
     return lines[:first] + before + lines[first : last + 1] + after + lines[last + 1 :]
 
 
-
-
 def extract_html(html: str, url: str, config: CleanConfig) -> tuple[Article, dict[str, Any]]:
     """The article's paragraphs and the page's metadata fields."""
     tree = load_html(html)
     if tree is None:
         raise PageRejected("no_article", "the HTML cannot be parsed")
     fields = html_metadata(tree, url)
-    readings = read(tree)
+    readings = read(tree, config)
     check_article(tree, readings.recall, fields["title"], config)
     if not readings.recall:
         raise PageRejected("no_article", "no article text found in the HTML")

@@ -13,6 +13,7 @@ and a bare day when it gave no time of day.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator
@@ -104,17 +105,25 @@ def _json_ld(tree: lxml_html.HtmlElement) -> Iterator[dict[str, Any]]:
                 stack.extend(v for v in item.values() if isinstance(v, (list, dict)))
 
 
-def published_time(tree: lxml_html.HtmlElement, url: str | None = None) -> str | None:
-    """The declared publication time, else htmldate's day, refined by a time written on that day."""
+def declared_time(tree: lxml_html.HtmlElement) -> str | None:
+    """The first publication time the page declares that parses, most trusted declaration first."""
     candidates = [str(v) for xpath in DATE_XPATHS[:3] for v in tree.xpath(xpath)]
     candidates += [str(item["datePublished"]) for item in _json_ld(tree) if item.get("datePublished")]
     candidates += [str(v) for xpath in DATE_XPATHS[3:] for v in tree.xpath(xpath)]
-    for candidate in candidates:
-        if date := normalise_date(candidate):
-            return date
-    guess = find_date(tree, url=url, extensive_search=True, original_date=True)
-    day = normalise_date(guess) if guess else None
+    return next((date for candidate in candidates if (date := normalise_date(candidate))), None)
+
+
+def refined_day(tree: lxml_html.HtmlElement, day: str | None) -> str | None:
+    """A guessed day, with the time of day when the page writes one on that day near its top."""
     return _time_in_text(tree, day) or day
+
+
+def published_time(tree: lxml_html.HtmlElement, url: str | None = None) -> str | None:
+    """The declared publication time, else htmldate's day (asked only then: it is slow), refined."""
+    if declared := declared_time(tree):
+        return declared
+    guess = find_date(tree, url=url, extensive_search=True, original_date=True)
+    return refined_day(tree, normalise_date(guess) if guess else None)
 
 
 def _time_in_text(tree: lxml_html.HtmlElement, day: str | None) -> str | None:
@@ -199,10 +208,8 @@ def html_metadata(tree: lxml_html.HtmlElement, url: str) -> dict[str, Any]:
     declared = examine_meta(tree)
     if declared.author and " " not in declared.author:  # a handle, not a name (trafilatura's rule)
         declared.author = None
-    try:
+    with contextlib.suppress(Exception):  # a broken JSON-LD block only loses what it declared
         declared = extract_meta_json(tree, declared)
-    except Exception:  # noqa: BLE001 - a broken JSON-LD block only loses what it declared
-        pass
     sitename = (declared.sitename or extract_sitename(tree) or "").lstrip("@")
     return {
         "title": declared.title or extract_title(tree),

@@ -37,9 +37,7 @@ def _site(doc: Document) -> str | None:
     return site_of(doc.url, doc.canonical_url)
 
 
-def _copies_of_one_story(
-    group: tuple[int, ...], pages: list[dict[str, int]], config: CleanConfig
-) -> bool:
+def _copies_of_one_story(group: tuple[int, ...], pages: list[dict[str, int]], config: CleanConfig) -> bool:
     """Pages sharing most of their words are copies of one story: what they share is content."""
     first, *others = (pages[i] for i in group)
     shared = set(first).intersection(*others)
@@ -57,13 +55,13 @@ def learn_templates(docs: list[Document], config: CleanConfig) -> tuple[dict[str
     counts, and the short lines of sites seen on too few pages here to tell.
     """
     pages_by_line: dict[tuple[str, str], list[int]] = defaultdict(list)
-    pages: list[dict[str, int]] = []  # per page: line digest -> words in the line
+    page_lines: list[dict[str, int]] = []  # per page: line digest -> words in the line
     sites = [_site(doc) for doc in docs]
     pages_per_site: Counter = Counter(site for site in sites if site)
     for index, (doc, site) in enumerate(zip(docs, sites, strict=True)):
-        lines = doc.text.splitlines()
-        words = {digest: len(line.split()) for line, digest in zip(lines, _digests(doc)) if digest}
-        pages.append(words)
+        lines = zip(doc.text.splitlines(), _digests(doc), strict=True)
+        words = {digest: len(line.split()) for line, digest in lines if digest}
+        page_lines.append(words)
         if site is None:
             continue
         for digest, count in words.items():
@@ -79,7 +77,7 @@ def learn_templates(docs: list[Document], config: CleanConfig) -> tuple[dict[str
             continue
         group = tuple(pages)
         if group not in copies:
-            copies[group] = _copies_of_one_story(group, pages, config)
+            copies[group] = _copies_of_one_story(group, page_lines, config)
         if copies[group]:
             continue
         evidence[site][digest] = len(pages)
@@ -96,7 +94,9 @@ def _strip_template(doc: Document, template: set[str], config: CleanConfig) -> N
     if doc.content_type == "text/plain" and doc.title is None and kept and is_headline(kept[0]):
         doc.title = kept.pop(0)
         title_key = line_key(doc.title)
-        kept = [line for line in kept if not same_headline(line_key(line), title_key, config.headline_min_overlap)]
+        kept = [
+            line for line in kept if not same_headline(line_key(line), title_key, config.headline_min_overlap)
+        ]
     doc.text = "\n".join(kept)
     doc.line_digests = line_digests(kept) if len(kept) != len(lines) else doc.line_digests
 

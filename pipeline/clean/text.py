@@ -46,7 +46,9 @@ def _masthead(lines: list[str], config: CleanConfig) -> tuple[int, str | None]:
     for position, line in enumerate(lines[: config.masthead_max_lines]):
         if is_date_line(bare(line)):
             candidates = [
-                i for i in range(position) if is_headline(lines[i]) and not CHROME_LINE.fullmatch(bare(lines[i]))
+                i
+                for i in range(position)
+                if is_headline(lines[i]) and not CHROME_LINE.fullmatch(bare(lines[i]))
             ]
             if candidates:
                 return candidates[-1], lines[candidates[-1]]

@@ -1,4 +1,4 @@
-"""Whole pages through extract -> remove_boilerplate -> finish: articles, rejections, seeds."""
+"""Whole pages through extract -> finish_run: articles, rejections, seeds."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline.boilerplate import remove_boilerplate
-from pipeline.clean import extract, finish, word_count
+from pipeline.clean import extract, finish_run, word_count
 from pipeline.config import CleanConfig
 from pipeline.records import Document, RawPage, Rejection
 from tests.conftest import SEED_CHROME, SEEDS
@@ -57,8 +56,7 @@ def page(
 def clean(*pages: RawPage, config: CleanConfig = CONFIG) -> list[Document | Rejection]:
     extracted = [extract(p, config) for p in pages]
     docs = [d for d in extracted if isinstance(d, Document)]
-    remove_boilerplate(docs, config)
-    finished = {d.url: finish(d, config) for d in docs}
+    finished = {d.url: d for d in finish_run(docs, config)}
     return [finished.get(item.url, item) for item in extracted]
 
 

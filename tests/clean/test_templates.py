@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.boilerplate import learn_templates, line_digest, remove_boilerplate
 from pipeline.clean import source_of
+from pipeline.clean.lines import line_digest
+from pipeline.clean.templates import learn_templates, remove_templates
 from pipeline.commits import Manifest, RunCounts, RunObjects, append, commit_sequences
 from pipeline.config import CleanConfig
 from pipeline.layout import templates_key
@@ -43,7 +44,7 @@ def site_pages(site: str, count: int, start: int = 0) -> list[Document]:
 
 def test_lines_on_enough_pages_of_one_site_are_its_template() -> None:
     docs = site_pages("a.example", 3) + site_pages("b.example", 1)
-    remove_boilerplate(docs, CONFIG)
+    remove_templates(docs, CONFIG)
     assert [d.text for d in docs[:3]] == [STORIES[0], STORIES[1], STORIES[2]]
     assert docs[3].text == f"{NAV}\n{STORIES[0]}\nOur team"  # another site, seen once
     assert docs[0].removed["template"] == 2
@@ -58,7 +59,7 @@ def test_copies_of_one_story_do_not_make_a_template() -> None:
 
 def test_templates_can_be_switched_off() -> None:
     docs = site_pages("a.example", 3)
-    remove_boilerplate(docs, CleanConfig(learn_templates=False))
+    remove_templates(docs, CleanConfig(learn_templates=False))
     assert all(NAV in d.text for d in docs)
 
 
@@ -70,7 +71,7 @@ def commit(store: LocalStore, run_id: str) -> None:
 
 def run(store: LocalStore, run_id: str, docs: list[Document]) -> list[Document]:
     learned: dict = {}
-    remove_boilerplate(docs, CONFIG, load_templates(store, CONFIG), learned)
+    remove_templates(docs, CONFIG, load_templates(store, CONFIG), learned)
     save_templates(store, run_id, learned, CONFIG)
     commit(store, run_id)
     return docs
