@@ -8,7 +8,10 @@
 The dataset is a folder with `html/<id>.html.gz` and `ground-truth.json`
 ({id: {"articleBody", "url"}}). Every page goes through the same functions as
 `ingest` (`clean.extract` per page, then `clean.finish_run` over the whole set); a page the
-pipeline rejects counts as an empty prediction.
+pipeline rejects counts as an empty prediction. The gold bodies leave the headline out,
+and so does the pipeline's `text` (the title is its own field), so both sides are scored
+without titles. Bare trafilatura is scored on the same pages, with its defaults (and,
+without `--compare`, with favor_precision).
 
 `--compare` puts the pipeline's cleaning and bare `trafilatura.extract` (defaults) side
 by side on the same pages in one process (one core): pages per CPU-second of each (CPU
@@ -17,10 +20,7 @@ the F1, precision and recall of both on the dataset. The speed pages are the WAR
 (`--warc`, all its HTML and text responses) or else the dataset's; the two contenders
 take turns on batches of pages for `--rounds` rounds, and the medians are printed.
 `--write-warc` builds such a WARC from the dataset and other WARCs, repeating the pages
-under distinct URLs (a query "bench-copy=N" added) until it holds `--min-pages`. The gold bodies leave the headline
-out, and so does the pipeline's `text` (the title is its own field), so both sides
-are scored without titles. Bare trafilatura is scored on the same pages, with its
-defaults and with favor_precision.
+under distinct URLs (a query "bench-copy=N" added) until it holds `--min-pages`.
 
 Metric (the dataset's README): tokens are \\w+, each text is the multiset of its
 consecutive 4-token shingles; per page precision and recall (empty vs empty = 1),

@@ -69,7 +69,7 @@ class CleanConfig:
     masthead_max_lines: int = 8
     footer_max_lines: int = 5
     menu_max_words: int = 3  # bulleted lines of a text scrape up to this long are menus, tags
-    language_sample_chars: int = 2000  # language is identified on the text's first characters
+    language_sample_chars: int = 500  # language is identified on the text's first characters
     # --- end of issue 14 settings -------------------------------------------------------
 
 

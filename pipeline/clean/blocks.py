@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 
 from lxml import etree
 
@@ -24,14 +25,17 @@ SKIPPED_TAGS = {"graphic", "note", "del"}
 
 @dataclass
 class Block:
-    """One paragraph-level element of trafilatura's XML output."""
+    """One paragraph-level element of trafilatura's XML output.
+
+    Its text is final once `blocks_from_xml` has built it, so the word count is counted once.
+    """
 
     kind: str  # p, head, quote, code, item, row, or inline (a fragment trafilatura cut loose)
     text: str
     link_chars: int = 0
     open_end: bool = False  # the source text ended mid-sentence (trafilatura split a paragraph)
 
-    @property
+    @cached_property
     def words(self) -> int:
         return len(self.text.split())
 

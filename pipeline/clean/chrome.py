@@ -107,7 +107,9 @@ def page_rules(
         line = " ".join(raw.split())
         if not line:
             continue
-        without_mark = INLINE_WATERMARK.sub("", line).strip()
+        lowered = line.lower()
+        marked = "©" in line or "(c)" in lowered or "copyright" in lowered
+        without_mark = INLINE_WATERMARK.sub("", line).strip() if marked else line
         if without_mark != line:
             result.removed["watermark"] += 1
             line = without_mark

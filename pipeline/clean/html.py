@@ -138,17 +138,18 @@ def _linked_share(tree: Any, blocks: list[Block]) -> float:
 def check_article(tree: Any, blocks: list[Block], title: str | None, config: CleanConfig) -> None:
     """Reject pages that are not articles: error pages and link-list (index) pages.
 
-    An index page is one whose extracted text is mostly links.
+    An index page is one whose extracted text is mostly links: by the link markup of the
+    blocks, or, when none came through, by matching lines to the page's anchors.
     """
     words = _words(blocks)
     first_lines = [title or "", *(block.text for block in blocks[:3])]
     error = next((line for line in first_lines if ERROR_PAGE.search(line)), None)
     if words <= config.error_page_max_words and error is not None:
         raise PageRejected("error_page", f"reads as an error page ({words} words): {error[:80]!r}")
-    chars = sum(len(block.text) for block in blocks)
-    density = sum(block.link_chars for block in blocks) / max(1, chars)
-    if density < config.index_link_density:  # the anchors are only read when the markup did not tell
-        density = max(density, _linked_share(tree, blocks))
+    link_chars = sum(block.link_chars for block in blocks)
+    density = link_chars / max(1, sum(len(block.text) for block in blocks))
+    if link_chars == 0:  # no link markup came through: read the page's anchors instead
+        density = _linked_share(tree, blocks)
     if density >= config.index_link_density:
         raise PageRejected(
             "index_page", f"{density:.0%} of the text is links (limit {config.index_link_density:.0%})"

@@ -44,7 +44,7 @@ def is_headline(line: str) -> bool:
 
 def same_headline(key: str, title_key: str, min_overlap: float) -> bool:
     """True for the title itself or a slightly reworded copy of it (word Jaccard >= min_overlap)."""
-    if not title_key or len(key.split()) > 40:
+    if not title_key or not key or key.count(" ") >= 40:
         return False
     words, title_words = set(key.split()), set(title_key.split())
     return len(words & title_words) / len(words | title_words) >= min_overlap

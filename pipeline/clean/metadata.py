@@ -39,6 +39,14 @@ DATE_LINE = re.compile(
     re.IGNORECASE,
 )
 BYLINE_SEPARATOR = re.compile(r"\s[·|•]\s|\s[-–—]\s")
+# Day-first and month-first English dates without a zone, tried before dateparser (C locale names).
+COMMON_DATE_LAYOUTS = tuple(
+    f"{weekday}{day}{clock}"
+    for weekday in ("", "%A, ")
+    for day in ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y")
+    for clock in ("", " %H:%M", ", %H:%M", " %I:%M %p", ", %I:%M %p")
+)
+ORDINAL_SUFFIX = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b")
 TEXT_NODES_SEARCHED = 300  # a page states its own date near the top; later ones belong to teasers
 TIME_OF_DAY = re.compile(r"\d{1,2}[:.]\d\d|\d\s?[ap]\.?m\b", re.IGNORECASE)
 # Where publishers declare the publication time, most trusted first.
@@ -77,11 +85,24 @@ def normalise_date(value: str) -> str | None:
     return moment.isoformat(timespec="seconds")
 
 
-def _parse_free_text(value: str) -> datetime | None:
-    import dateparser  # slow to import, and only needed for dates written in words
+def _parse_common(value: str) -> datetime | None:
+    """The usual English spellings ("May 1, 2020 10:12"), read without dateparser's cost."""
+    value = ORDINAL_SUFFIX.sub(r"\1", value)
+    for layout in COMMON_DATE_LAYOUTS:
+        try:
+            return datetime.strptime(value, layout)
+        except ValueError:
+            continue
+    return None
 
+
+def _parse_free_text(value: str) -> datetime | None:
     cleaned = re.sub(r"^(?:published|posted|updated|date)\s*:?\s*", "", value, flags=re.IGNORECASE)
     cleaned = re.sub(r",? updated:?.*$", "", cleaned, flags=re.IGNORECASE)
+    if common := _parse_common(cleaned):
+        return common
+    import dateparser  # slow to import and to run, and only needed for the other spellings
+
     settings = {"STRICT_PARSING": True, "PREFER_DAY_OF_MONTH": "first"}
     # English first: guessing the language is ten times slower, and most dates need none.
     return dateparser.parse(cleaned, languages=["en"], settings=settings) or dateparser.parse(
@@ -195,7 +216,7 @@ def canonical_url(tree: lxml_html.HtmlElement, url: str) -> str | None:
         for href in tree.xpath(xpath):
             try:
                 absolute = urljoin(url, str(href).strip())
-                own = _comparable(absolute) == _comparable(url)
+                own = absolute == url or _comparable(absolute) == _comparable(url)
             except ValueError:  # a malformed declaration is no declaration
                 continue
             if absolute.startswith(("http://", "https://")):
