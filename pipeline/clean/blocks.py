@@ -123,32 +123,53 @@ def _shingles(text: str) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + 4]) for i in range(len(words) - 3)}
 
 
-def _found_in(block: Block, shingles: set[tuple[str, ...]], key: str, min_share: float) -> bool:
-    own = _shingles(block.text)
-    if own:
-        return len(own & shingles) / len(own) >= min_share
-    block_key = line_key(block.text)
-    return bool(block_key) and f" {block_key} " in f" {key} "
+@dataclass
+class _PreciseReading:
+    """The precise reading's text, asked whether a block is in it (its shingles made on first need)."""
+
+    text: str
+    min_share: float
+
+    @cached_property
+    def lines(self) -> set[str]:
+        return set(self.text.split("\n"))
+
+    @cached_property
+    def shingles(self) -> set[tuple[str, ...]]:
+        return _shingles(self.text)
+
+    @cached_property
+    def key(self) -> str:
+        return f" {line_key(self.text)} "
+
+    def has(self, block: Block) -> bool:
+        """The block is one of its lines, or enough of the block's 4-word shingles are in it."""
+        if block.text in self.lines:
+            return True
+        own = _shingles(block.text)
+        if own:
+            return len(own & self.shingles) / len(own) >= self.min_share
+        block_key = line_key(block.text)
+        return bool(block_key) and f" {block_key} " in self.key
 
 
 def reconcile(blocks: list[Block], precise_text: str, config: CleanConfig) -> tuple[list[Block], int]:
-    """Keep the blocks a precision-minded extraction agrees on, and all between them.
+    """Keep the blocks from the first to the last one a precision-minded reading agrees on.
 
-    The recall-minded extraction finds more of the article; the precise one stops at
+    The recall-minded reading finds more of the article; the precise one stops at
     its edges (headline, standfirst, teasers). What lies between the first and last
-    agreed block is article body. When the precise extraction lost most of the text
+    agreed block is article body. When the precise reading lost most of the text
     it failed on this page, and the recall-minded blocks are kept as they are.
     """
     total_words = sum(block.words for block in blocks)
     if len(precise_text.split()) < config.precise_min_share * total_words:
         return blocks, 0
-    shingles, key = _shingles(precise_text), line_key(precise_text)
-    agreed = [
-        i for i, block in enumerate(blocks) if _found_in(block, shingles, key, config.precise_agree_share)
-    ]
-    if not agreed:
+    precise = _PreciseReading(precise_text, config.precise_agree_share)
+    first = next((i for i, block in enumerate(blocks) if precise.has(block)), None)
+    if first is None:
         return blocks, 0
-    kept = blocks[agreed[0] : agreed[-1] + 1]
+    last = next(i for i in range(len(blocks) - 1, first - 1, -1) if precise.has(blocks[i]))
+    kept = blocks[first : last + 1]
     return kept, len(blocks) - len(kept)
 
 

@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from copy import copy
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from lxml import etree
@@ -51,10 +52,19 @@ ERROR_PAGE = re.compile(
 
 @dataclass
 class Readings:
-    """The two readings of one page, as blocks."""
+    """The two readings of one page: the recall one as blocks, the precise one as its XML body."""
 
     recall: list[Block]
-    precise: list[Block]
+    precise_body: Any
+
+    @cached_property
+    def precise_text(self) -> str:
+        """One line per top-level element, a space between text nodes (table cells, line breaks).
+
+        What `reconcile` compares the recall blocks with.
+        """
+        lines = (" ".join(" ".join(element.itertext()).split()) for element in self.precise_body)
+        return "\n".join(line for line in lines if line)
 
 
 @dataclass
@@ -90,7 +100,7 @@ def read(tree: Any, config: CleanConfig) -> Readings:
         rescue, rescue_text, _ = baseline(work)
         if len(rescue_text) > len(text):
             body = rescue
-    return Readings(blocks_from_xml(body), blocks_from_xml(precise))
+    return Readings(blocks_from_xml(body), precise)
 
 
 def _words(blocks: list[Block]) -> int:
@@ -110,14 +120,11 @@ def choose_blocks(readings: Readings, config: CleanConfig) -> tuple[list[Block],
     the recall reading stands as it is.
     """
     removed: Counter = Counter()
-    recall_words, precise_words = _words(readings.recall), _words(readings.precise)
+    recall_words, precise_words = _words(readings.recall), len(readings.precise_text.split())
     if precise_words >= config.precise_switch_ratio * max(1, recall_words):
         removed["shorter_reading"] = len(readings.recall)
-        return readings.precise, removed
-    if precise_words < config.precise_min_share * recall_words:
-        return readings.recall, removed
-    precise_text = "\n".join(block.text for block in readings.precise)
-    kept, outside = reconcile(readings.recall, precise_text, config)
+        return blocks_from_xml(readings.precise_body), removed
+    kept, outside = reconcile(readings.recall, readings.precise_text, config)
     if outside:
         removed["outside_article"] = outside
     return kept, removed
