@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from htmldate import find_date
+from lxml import etree
 from lxml import html as lxml_html
 from trafilatura.metadata import examine_meta, extract_meta_json, extract_sitename, extract_title
 from url_normalize import url_normalize
@@ -47,17 +48,27 @@ COMMON_DATE_LAYOUTS = tuple(
     for clock in ("", " %H:%M", ", %H:%M", " %I:%M %p", ", %I:%M %p")
 )
 ORDINAL_SUFFIX = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b")
+JSON_LD = etree.XPath('//script[@type="application/ld+json"]')
+BODY_TEXT = etree.XPath("//body//text()[normalize-space()]")
+META_AUTHOR = etree.XPath('//meta[@name="author"]/@content')
+CANONICAL_XPATHS = (
+    etree.XPath('//link[@rel="canonical"]/@href'),
+    etree.XPath('//meta[@property="og:url"]/@content'),
+)
 TEXT_NODES_SEARCHED = 300  # a page states its own date near the top; later ones belong to teasers
 TIME_OF_DAY = re.compile(r"\d{1,2}[:.]\d\d|\d\s?[ap]\.?m\b", re.IGNORECASE)
 # Where publishers declare the publication time, most trusted first.
-DATE_XPATHS = (
-    '//meta[@property="article:published_time"]/@content',
-    '//meta[@itemprop="datePublished"]/@content',
-    '//meta[@name="pubdate" or @name="publishdate" or @name="publish-date" or @name="date" '
-    'or @name="DC.date.issued" or @name="dcterms.created" or @name="parsely-pub-date" '
-    'or @name="sailthru.date" or @property="og:published_time"]/@content',
-    '//*[@itemprop="datePublished"]/@datetime',
-    "//time[@datetime][1]/@datetime",
+DATE_XPATHS = tuple(
+    etree.XPath(expression)
+    for expression in (
+        '//meta[@property="article:published_time"]/@content',
+        '//meta[@itemprop="datePublished"]/@content',
+        '//meta[@name="pubdate" or @name="publishdate" or @name="publish-date" or @name="date" '
+        'or @name="DC.date.issued" or @name="dcterms.created" or @name="parsely-pub-date" '
+        'or @name="sailthru.date" or @property="og:published_time"]/@content',
+        '//*[@itemprop="datePublished"]/@datetime',
+        "//time[@datetime][1]/@datetime",
+    )
 )
 
 
@@ -111,7 +122,7 @@ def _parse_free_text(value: str) -> datetime | None:
 
 
 def _json_ld(tree: lxml_html.HtmlElement) -> Iterator[dict[str, Any]]:
-    for script in tree.xpath('//script[@type="application/ld+json"]'):
+    for script in JSON_LD(tree):
         try:
             data = json.loads(script.text_content())
         except ValueError:
@@ -128,9 +139,9 @@ def _json_ld(tree: lxml_html.HtmlElement) -> Iterator[dict[str, Any]]:
 
 def declared_time(tree: lxml_html.HtmlElement) -> str | None:
     """The first publication time the page declares that parses, most trusted declaration first."""
-    candidates = [str(v) for xpath in DATE_XPATHS[:3] for v in tree.xpath(xpath)]
+    candidates = [str(v) for xpath in DATE_XPATHS[:3] for v in xpath(tree)]
     candidates += [str(item["datePublished"]) for item in _json_ld(tree) if item.get("datePublished")]
-    candidates += [str(v) for xpath in DATE_XPATHS[3:] for v in tree.xpath(xpath)]
+    candidates += [str(v) for xpath in DATE_XPATHS[3:] for v in xpath(tree)]
     return next((date for candidate in candidates if (date := normalise_date(candidate))), None)
 
 
@@ -152,7 +163,7 @@ def _time_in_text(tree: lxml_html.HtmlElement, day: str | None) -> str | None:
 
     When trafilatura found only the day, a time written on that same day refines it.
     """
-    for text in tree.xpath("//body//text()[normalize-space()]")[:TEXT_NODES_SEARCHED]:
+    for text in BODY_TEXT(tree)[:TEXT_NODES_SEARCHED]:
         for part in BYLINE_SEPARATOR.split(str(text)):
             moment = date_from_line(part.strip()) if TIME_OF_DAY.search(part) else None
             if moment and "T" in moment and (day is None or moment.startswith(day)):
@@ -186,7 +197,7 @@ def authors(tree: lxml_html.HtmlElement, extracted: str | None) -> str | None:
             for n in _names(item.get("author"))
         ]
     if not any(names):
-        names = [str(v) for v in tree.xpath('//meta[@name="author"]/@content')]
+        names = [str(v) for v in META_AUTHOR(tree)]
     unique = list(dict.fromkeys(" ".join(name.split()) for name in names if name.strip()))
     return "; ".join(unique) or None
 
@@ -212,8 +223,8 @@ def _comparable(url: str) -> str:
 
 def canonical_url(tree: lxml_html.HtmlElement, url: str) -> str | None:
     """<link rel=canonical>, else og:url, made absolute; None when it is the page's own URL."""
-    for xpath in ('//link[@rel="canonical"]/@href', '//meta[@property="og:url"]/@content'):
-        for href in tree.xpath(xpath):
+    for xpath in CANONICAL_XPATHS:
+        for href in xpath(tree):
             try:
                 absolute = urljoin(url, str(href).strip())
                 own = absolute == url or _comparable(absolute) == _comparable(url)
