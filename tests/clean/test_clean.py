@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline.clean import extract, finish_run, word_count
+from pipeline.clean import extract, finish_run
 from pipeline.config import CleanConfig
 from pipeline.records import Document, RawPage, Rejection
 from tests.conftest import SEED_CHROME, SEEDS
@@ -98,10 +98,6 @@ def test_thresholds_come_from_the_configuration() -> None:
     config = CleanConfig(min_text_words=5, min_text_chars=20)
     [doc] = clean(page(html_page(f"<main><article><p>{PARAGRAPHS[0]}</p></article></main>")), config=config)
     assert isinstance(doc, Document)
-
-
-def test_words_of_unspaced_scripts_are_counted() -> None:
-    assert word_count("日本語の文章です。これは記事の本文です。") >= 8
 
 
 def test_an_article_split_into_sibling_chunks_is_recovered() -> None:

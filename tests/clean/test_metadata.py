@@ -1,11 +1,10 @@
-"""Metadata: dates normalised to ISO 8601 (UTC when zoned), authors, canonical URL, language."""
+"""Metadata: dates normalised to ISO 8601 (UTC when zoned), authors, canonical URL."""
 
 from __future__ import annotations
 
 import pytest
 from lxml import html as lxml_html
 
-from pipeline.clean.language import language
 from pipeline.clean.metadata import (
     authors,
     canonical_url,
@@ -68,6 +67,20 @@ def test_a_byline_time_refines_a_bare_day() -> None:
     assert refined_day(tree, "2020-09-19") == "2020-09-19"  # another day: a teaser's date
 
 
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("November 19, 2019, 9:02 AM", "2019-11-19T09:02:00"),
+        ("Monday, November 18th, 2019", "2019-11-18"),
+        ("20 Nov 2019 08:02", "2019-11-20T08:02:00"),
+        ("Published: 3 March 2020, 10:12", "2020-03-03T10:12:00"),
+        ("19 Nov 2019 07:09 GMT", "2019-11-19T07:09:00Z"),  # a zone: dateparser's part
+    ],
+)
+def test_dates_written_in_words(written: str, expected: str) -> None:
+    assert normalise_date(written) == expected
+
+
 def test_a_page_without_declared_time_gets_htmldates_day() -> None:
     tree = page("", "<article><p>Posted on 2020-09-18 by the desk.</p><p>Text of the story.</p></article>")
     assert published_time(tree, "https://site.example/2020/09/18/story") == "2020-09-18"
@@ -101,15 +114,6 @@ def test_canonical_url_is_absolute() -> None:
     tree = page('<link rel="canonical" href="/news/story-1">')
     assert canonical_url(tree, "https://site.example/amp/story-1") == "https://site.example/news/story-1"
     assert canonical_url(page(""), "https://site.example/x") is None
-
-
-def test_language_is_iso_639_1() -> None:
-    assert language("The council approved the new budget on Monday after a long debate.", 2000) == "en"
-    assert (
-        language("Der Stadtrat hat am Montag nach langer Debatte den neuen Haushalt beschlossen.", 2000)
-        == "de"
-    )
-    assert language("", 2000) is None
 
 
 @pytest.mark.parametrize(

@@ -164,3 +164,26 @@ def test_the_newest_runs_are_the_last_committed_whatever_their_names(tmp_path: P
         commit(store, run_id)
     newest = CleanConfig(template_memory_runs=1, template_memory_min_pages=1)
     assert load_templates(store, newest) == {"a.example": {"new"}}
+
+
+def test_workers_hand_over_one_digest_per_line() -> None:
+    from datetime import UTC, datetime
+
+    from pipeline.clean import extract
+    from pipeline.clean.lines import line_key
+    from pipeline.records import RawPage
+
+    text = "\n".join([NAV, *STORIES])
+    page = RawPage("https://a.example/1.txt", text.encode(), "text/plain", datetime.now(UTC))
+    extracted = extract(page, CONFIG)
+    assert isinstance(extracted, Document)
+    lines = extracted.text.splitlines()
+    assert extracted.line_digests == [line_digest(line_key(line)) for line in lines]
+
+
+def test_a_document_without_digests_gets_them() -> None:
+    docs = site_pages("a.example", 3)
+    docs[0].line_digests = ["stale"]
+    remove_templates(docs, CONFIG)
+    assert [d.text for d in docs] == STORIES[:3]
+    assert all(len(d.line_digests) == len(d.text.splitlines()) for d in docs)
