@@ -174,7 +174,11 @@ def reconcile(blocks: list[Block], precise_text: str, config: CleanConfig) -> tu
 
 
 def _teaser_runs(blocks: list[Block], config: CleanConfig) -> set[int]:
-    """Indexes of short link-dense blocks standing in runs: lists of other stories."""
+    """Indexes of short link-dense blocks standing in runs or at the article's edges.
+
+    Lists of other stories, menus and breadcrumbs above or below the text; a linked
+    sentence inside the text stays.
+    """
     dense = [
         block.words <= config.teaser_max_words and block.link_density >= config.teaser_link_density
         for block in blocks
@@ -184,7 +188,8 @@ def _teaser_runs(blocks: list[Block], config: CleanConfig) -> set[int]:
         if not is_dense:
             continue
         in_run = (i > 0 and dense[i - 1]) or (i + 1 < len(dense) and dense[i + 1])
-        if in_run or TEASER_PREFIX.match(blocks[i].text) or blocks[i].kind == "item":
+        at_edge = len(dense) > 1 and i in (0, len(dense) - 1)
+        if in_run or at_edge or TEASER_PREFIX.match(blocks[i].text) or blocks[i].kind == "item":
             teasers.add(i)
     return teasers
 

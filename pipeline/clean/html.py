@@ -233,7 +233,7 @@ def extract_html(html: str, url: str, config: CleanConfig) -> tuple[Article, dic
     tree = load_html(html)
     if tree is None:
         raise PageRejected("no_article", "the HTML cannot be parsed")
-    fields = html_metadata(tree, url)
+    fields = html_metadata(tree, url, config.author_byline_search)
     readings = read(tree, config)
     check_article(tree, readings.recall, fields["title"], config)
     if not readings.recall:

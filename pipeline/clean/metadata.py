@@ -5,8 +5,8 @@ story. Publishers declare them in several places, so the declared ones are tried
 order of trust (Open Graph / schema.org / <time>) before htmldate's guess (day only,
 and only asked when the page declares nothing) and before a date line in the text.
 Title, site name and declared authors come from trafilatura's readers of the <head>
-and JSON-LD; its costlier readers (byline search in the body, categories, tags,
-licence) are not run. Every time comes out as ISO
+and JSON-LD, with its byline search in the body only for pages that declare no author;
+its other readers (categories, tags, licence) are not run. Every time comes out as ISO
 8601: UTC ("...Z") when the page gave a timezone, without offset when it gave none,
 and a bare day when it gave no time of day.
 """
@@ -24,7 +24,13 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from htmldate import find_date
 from lxml import etree
 from lxml import html as lxml_html
-from trafilatura.metadata import examine_meta, extract_meta_json, extract_sitename, extract_title
+from trafilatura.metadata import (
+    examine_meta,
+    extract_author,
+    extract_meta_json,
+    extract_sitename,
+    extract_title,
+)
 from url_normalize import url_normalize
 
 from pipeline.records import utc_iso
@@ -235,7 +241,7 @@ def canonical_url(tree: lxml_html.HtmlElement, url: str) -> str | None:
     return None
 
 
-def html_metadata(tree: lxml_html.HtmlElement, url: str) -> dict[str, Any]:
+def html_metadata(tree: lxml_html.HtmlElement, url: str, search_byline: bool = True) -> dict[str, Any]:
     """Metadata of an HTML page from its parsed markup."""
     declared = examine_meta(tree)
     if declared.author and " " not in declared.author:  # a handle, not a name (trafilatura's rule)
@@ -243,9 +249,12 @@ def html_metadata(tree: lxml_html.HtmlElement, url: str) -> dict[str, Any]:
     with contextlib.suppress(Exception):  # a broken JSON-LD block only loses what it declared
         declared = extract_meta_json(tree, declared)
     sitename = (declared.sitename or extract_sitename(tree) or "").lstrip("@")
+    # The byline search reads every element that looks like one: the costliest part of the
+    # metadata, so it is asked only when the page declares no author.
+    author = declared.author or (extract_author(tree) if search_byline else None)
     return {
         "title": declared.title or extract_title(tree),
-        "author": authors(tree, declared.author),
+        "author": authors(tree, author),
         "published_at": published_time(tree, url),
         "sitename": sitename or None,
         "canonical_url": canonical_url(tree, url),

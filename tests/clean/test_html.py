@@ -69,3 +69,26 @@ def test_a_live_blog_keeps_every_update() -> None:
     doc = extract(page, CONFIG)
     assert isinstance(doc, Document)
     assert doc.text.splitlines() == updates
+
+
+def test_a_table_layout_page_loses_its_menu_cell() -> None:
+    """A 2000s layout: menu and text in table cells, paragraphs split by <br>, no <p> at all."""
+    paragraphs = [
+        f"Paragraph {i} of the report: the harbour board met on Tuesday and agreed to widen the channel "
+        f"by {i + 3} metres before the spring tides, members said."
+        for i in range(6)
+    ]
+    menu = "".join(f"<a href='/s{i}.html'>Section {i}</a><br>" for i in range(10))
+    html = (
+        "<html><head><title>Harbour board widens channel</title></head><body><table><tr>"
+        f"<td valign='top'>{menu}</td><td><font size='4'><b>Harbour board widens channel</b></font><br>"
+        "<font size='1'>Posted 12 March 2003</font><br><br><font face='Arial'>"
+        + "<br><br>".join(paragraphs)
+        + "</font><br><br><a href='/archive.html'>Archive</a> | <a href='/contact.html'>Contact</a>"
+        "</td></tr></table><center>Copyright 2003 Harbour Times</center></body></html>"
+    )
+    page = RawPage("http://harbour.example/2003/channel.html", html.encode(), "text/html", datetime.now(UTC))
+    doc = extract(page, CONFIG)
+    assert isinstance(doc, Document)
+    assert doc.text.splitlines() == paragraphs
+    assert doc.published_at == "2003-03-12"
