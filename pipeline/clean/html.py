@@ -2,7 +2,8 @@
 
 trafilatura's cleaning and tag conversion run once. Its extractor then reads the
 prepared tree twice: recall-minded (keeping structure and links, with its readability
-and justext cross-checks) and precision-minded on a copy (no cross-checks). The
+and justext cross-checks) and precision-minded on a copy (cross-checked only when it
+found much less). The
 precise reading is evidence about where the article begins and ends; which reading is
 kept, and which blocks of it, is decided per page and per block (`choose_blocks`).
 Error and index pages are rejected here, and an article cut into sibling chunks gets
@@ -69,6 +70,8 @@ class Readings:
 
 @dataclass
 class Article:
+    """The kept paragraphs of an HTML page, and what the block rules removed."""
+
     lines: list[str]
     removed: Counter = field(default_factory=Counter)
 
