@@ -69,7 +69,7 @@ class CleanConfig:
     masthead_max_lines: int = 8
     footer_max_lines: int = 5
     menu_max_words: int = 3  # bulleted lines of a text scrape up to this long are menus, tags
-    # Pages that declare no author get trafilatura's byline search (about 0.7 ms a page).
+    # Pages that declare no author get trafilatura's byline search (about 0.4 ms a page on average).
     author_byline_search: bool = True
     language_sample_chars: int = 500  # language is identified on the text's first characters
     # --- end of issue 14 settings -------------------------------------------------------

@@ -33,7 +33,7 @@ from trafilatura.xpaths import RAW_TREE_PRUNE_XPATH, REMOVE_COMMENTS_AND_LISTS_X
 from pipeline.clean.blocks import Block, blocks_from_xml, reconcile, select_blocks
 from pipeline.clean.errors import PageRejected
 from pipeline.clean.lines import SENTENCE_END, line_key
-from pipeline.clean.metadata import html_metadata
+from pipeline.clean.metadata import byline, html_metadata
 from pipeline.config import CleanConfig
 
 # Readings of one prepared tree. Links are kept in both (link density tells teasers
@@ -57,6 +57,7 @@ class Readings:
 
     recall: list[Block]
     precise_body: Any
+    byline: str | None = None  # the authors in the byline, when they were asked for
 
     @cached_property
     def precise_text(self) -> str:
@@ -76,7 +77,7 @@ class Article:
     removed: Counter = field(default_factory=Counter)
 
 
-def read(tree: Any, config: CleanConfig) -> Readings:
+def read(tree: Any, config: CleanConfig, find_byline: bool = False) -> Readings:
     """Prepare the page once and read it recall-minded, then precision-minded from a copy.
 
     Follows trafilatura's own sequence (comments off): raw pruning, cleaning and
@@ -90,6 +91,7 @@ def read(tree: Any, config: CleanConfig) -> Readings:
     if not is_forum:  # on a forum the "comments" are the posts
         work = prune_unwanted_nodes(work, REMOVE_COMMENTS_AND_LISTS_XPATH)
     cleaned, unconverted = _prepare_tree(work, RECALL, None)
+    found_byline = byline(unconverted) if find_byline else None  # before the cross-checks change it
     precise, precise_text = extract_content(
         prune_unwanted_nodes(copy(cleaned), REMOVE_COMMENTS_XPATH), PRECISE
     )
@@ -103,7 +105,7 @@ def read(tree: Any, config: CleanConfig) -> Readings:
         rescue, rescue_text, _ = baseline(work)
         if len(rescue_text) > len(text):
             body = rescue
-    return Readings(blocks_from_xml(body), precise)
+    return Readings(blocks_from_xml(body), precise, found_byline)
 
 
 def _words(blocks: list[Block]) -> int:
@@ -236,8 +238,9 @@ def extract_html(html: str, url: str, config: CleanConfig) -> tuple[Article, dic
     tree = load_html(html)
     if tree is None:
         raise PageRejected("no_article", "the HTML cannot be parsed")
-    fields = html_metadata(tree, url, config.author_byline_search)
-    readings = read(tree, config)
+    fields = html_metadata(tree, url)
+    readings = read(tree, config, find_byline=config.author_byline_search and not fields["author"])
+    fields["author"] = fields["author"] or readings.byline
     check_article(tree, readings.recall, fields["title"], config)
     if not readings.recall:
         raise PageRejected("no_article", "no article text found in the HTML")

@@ -92,3 +92,18 @@ def test_a_table_layout_page_loses_its_menu_cell() -> None:
     assert isinstance(doc, Document)
     assert doc.text.splitlines() == paragraphs
     assert doc.published_at == "2003-03-12"
+
+
+def test_a_page_without_declared_author_gets_its_byline() -> None:
+    body = "".join(f"<p>{PROSE} Part {i}.</p>" for i in range(5))
+    html = (
+        "<html><head><title>Council approves budget</title></head><body><main><article>"
+        f"<h1>Council approves budget</h1><div class='author'>Ann Lee</div>{body}</article>"
+        "<section id='comments'><div class='author'>Some Commenter</div><p>I disagree.</p></section>"
+        "</main></body></html>"
+    )
+    page = RawPage("https://news.example/budget", html.encode(), "text/html", datetime.now(UTC))
+    doc = extract(page, CONFIG)
+    assert isinstance(doc, Document) and doc.author == "Ann Lee"
+    unsearched = extract(page, CleanConfig(author_byline_search=False))
+    assert isinstance(unsearched, Document) and unsearched.author is None
