@@ -71,6 +71,13 @@ class CleanConfig:
     menu_max_words: int = 3  # bulleted lines of a text scrape up to this long are menus, tags
     # Pages that declare no author get trafilatura's byline search (about 0.4 ms a page on average).
     author_byline_search: bool = True
+    # After a "Related stories" marker, lines of at most this many words that end no sentence
+    # are the related links.
+    related_link_max_words: int = 14
+    caption_max_words: int = 59  # a "... © Credit" line up to this long is a caption
+    # Split articles: the chunks are siblings of the text's container or of its ancestors up
+    # to this many levels above it.
+    chunk_levels: int = 3
     language_sample_chars: int = 500  # language is identified on the text's first characters
     # --- end of issue 14 settings -------------------------------------------------------
 

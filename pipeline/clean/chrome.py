@@ -116,7 +116,7 @@ def page_rules(
         stripped = bare(line)
         key = line_key(line)
         if in_related_block:
-            if LIST_BULLET.match(line) or is_short(line):
+            if LIST_BULLET.match(line) or is_short(line, config.related_link_max_words):
                 result.removed["related_links"] += 1
                 continue
             in_related_block = False
@@ -137,7 +137,8 @@ def page_rules(
             result.removed["date_line"] += 1
             result.date = result.date or normalise_date(stripped)
             continue
-        if (CAPTION_CREDIT.search(line) and len(line.split()) < 60) or CREDIT_LINE.fullmatch(stripped):
+        credited = CAPTION_CREDIT.search(line) and len(line.split()) <= config.caption_max_words
+        if credited or CREDIT_LINE.fullmatch(stripped):
             result.removed["caption"] += 1
             if result.lines and line.startswith(result.lines[-1]):
                 result.lines.pop()  # the same caption without its credit, just above

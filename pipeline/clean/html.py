@@ -176,7 +176,7 @@ def _signature(element: etree._Element) -> tuple[str, str]:
     return element.tag, element.get("class") or ""
 
 
-def _chunk_siblings(container: etree._Element, levels: int = 3) -> list[etree._Element]:
+def _chunk_siblings(container: etree._Element, levels: int) -> list[etree._Element]:
     """The container, or an ancestor, with its siblings of the same tag and class, in order.
 
     Some pages cut one article into several sibling chunks (to put ads between them);
@@ -208,7 +208,7 @@ def recover_split_article(tree: etree._Element, lines: list[str], config: CleanC
     container, hits = containers.most_common(1)[0]
     if hits < 2:
         return lines
-    chunks = _chunk_siblings(container)
+    chunks = _chunk_siblings(container, config.chunk_levels)
     own = next(
         (chunk for chunk in chunks if chunk is container or container in chunk.iterdescendants()), None
     )

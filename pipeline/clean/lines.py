@@ -33,8 +33,8 @@ def bare(line: str) -> str:
     return line.strip(BARE_STRIP).strip()
 
 
-def is_short(line: str, words: int = 14) -> bool:
-    """A short line that does not end a sentence: a link or a label, not prose."""
+def is_short(line: str, words: int) -> bool:
+    """A line of at most `words` words that does not end a sentence: a link or a label, not prose."""
     return len(line.split()) <= words and not line.rstrip().endswith((".", "!", "?", ".”", '."'))
 
 
