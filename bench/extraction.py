@@ -21,6 +21,14 @@ the F1, precision and recall of both on the dataset. The speed pages are the WAR
 take turns on batches of pages for `--rounds` rounds, and the medians are printed.
 `--write-warc` builds such a WARC from the dataset and other WARCs, repeating the pages
 under distinct URLs (a query "bench-copy=N" added) until it holds `--min-pages`.
+`--only-trafilatura --warc FILE` only runs bare trafilatura over the WARC: the yardstick
+when a whole `ingest` process is timed from outside, e.g. one worker on one core:
+
+    farm-bench --pin 1 --vs "python -m bench.extraction --only-trafilatura --warc pages.warc.gz" -- \
+        sh -c 'rm -rf /tmp/store && exec python -m pipeline ingest --input pages.warc.gz \
+        --store /tmp/store --config one-worker.yaml --quiet'
+
+(`one-worker.yaml`: `clean: {workers: 1}`).
 
 Metric (the dataset's README): tokens are \\w+, each text is the multiset of its
 consecutive 4-token shingles; per page precision and recall (empty vs empty = 1),
@@ -222,14 +230,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--dataset", type=Path, required=True, help="folder with html/ and ground-truth.json")
+    parser.add_argument("--dataset", type=Path, help="folder with html/ and ground-truth.json")
     parser.add_argument("--compare", action="store_true", help="speed per core and F1 of both")
     parser.add_argument("--warc", type=Path, action="append", default=[], help="pages for the speed test")
     parser.add_argument("--rounds", type=int, default=3, help="speed rounds (medians are printed)")
     parser.add_argument("--batch", type=int, default=50, help="pages per turn in the speed test")
     parser.add_argument("--write-warc", type=Path, help="write the dataset's and --warc pages to this WARC")
     parser.add_argument("--min-pages", type=int, default=1000, help="--write-warc: repeat up to this")
+    parser.add_argument(
+        "--only-trafilatura", action="store_true", help="just run trafilatura.extract on the --warc pages"
+    )
     args = parser.parse_args(argv)
+    if args.only_trafilatura:  # the yardstick for timing a whole `ingest` process from outside
+        found = bare_trafilatura([page for path in args.warc for page in warc_pages(path)])
+        print(f"{len(found)} pages, {sum(1 for text in found.values() if text)} with text")
+        return
     pages, gold = load_dataset(args.dataset)
     config = CleanConfig()
     if args.write_warc:
