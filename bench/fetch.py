@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.fetch import FetchOptions, FetchSummary, Source, fetch_sources
+from pipeline.fetch import FetchContext, FetchOptions, FetchSummary, Source, fetch_sources
 from pipeline.store import LocalStore
 from tests.fetch.site import FixtureSite
 
@@ -66,7 +66,7 @@ def main() -> None:
         print(f"{args.hosts} hosts x ({args.articles} articles + 11 other pages), {len(sources)} sources")
         for label, run_id in (("first run", "20240501T060000Z"), ("second run", "20240501T070000Z")):
             before = sum(sum(site.hits.values()) for site in sites)
-            summary = fetch_sources(sources, store, run_id, allow_private=True)
+            summary = fetch_sources(sources, FetchContext(store, run_id, allow_private=True))
             report(label, summary, sum(sum(site.hits.values()) for site in sites) - before)
 
 

@@ -48,7 +48,7 @@ def load_pages(folder: Path) -> tuple[list[RawPage], dict[str, dict]]:
     labels = json.loads((folder / "labels.json").read_text())
     with open(folder / "corpus.warc.gz", "rb") as stream:
         pages = [
-            page for page in read_warc(stream, LimitsConfig().max_page_bytes) if isinstance(page, RawPage)
+            page for page in read_warc(stream, LimitsConfig()) if isinstance(page, RawPage)
         ]
     return sorted(pages, key=lambda page: (page.fetched_at, page.url)), labels
 

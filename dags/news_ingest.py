@@ -110,17 +110,28 @@ def news_ingest() -> None:
     @task(pool=FETCH_POOL, execution_timeout=timedelta(minutes=30))
     def discover_source(source: dict[str, Any], pipeline_run: str, allow_private: bool) -> dict[str, Any]:
         """The page URLs one source lists now (its feeds and sitemaps are archived under discovery/)."""
-        from pipeline.fetch import Source, discover
+        from pipeline.fetch import FetchContext, Source, discover
 
         store, _ = connect()
-        found = discover(
-            Source.from_dict(source),
-            store,
-            pipeline_run,
-            allow_private=allow_private,
-            politeness=fetch_politeness(),
-        )
+        context = FetchContext(store, pipeline_run, fetch_politeness(), allow_private=allow_private)
+        found = discover(Source.from_dict(source), context)
         return {"source": source, "urls": found.urls, "summary": found.summary.to_dict()}
+
+    @task(execution_timeout=timedelta(minutes=10))
+    def share_pages(found: Sequence[dict[str, Any]], pipeline_run: str) -> list[dict[str, Any]]:
+        """Each source's share of the discovered pages: a page listed by several sources is fetched by
+        one of them, and the page caps do not depend on the sources' order (pipeline/fetch/plan.py)."""
+        from pipeline.fetch import FetchContext, Source
+        from pipeline.fetch.plan import Listing, share_out
+
+        store, _ = connect()
+        listings = [Listing(Source.from_dict(item["source"]), item["urls"]) for item in found]
+        shares = share_out(listings, FetchContext(store, pipeline_run))
+        shared = []
+        for item in found:
+            share = shares[item["source"]["name"]]
+            shared.append({**item, "urls": share, "summary": {**item["summary"], "discovered": len(share)}})
+        return shared
 
     @task(pool=FETCH_POOL)
     def fetch_source(found: dict[str, Any], pipeline_run: str, allow_private: bool) -> dict[str, Any]:
@@ -129,18 +140,11 @@ def news_ingest() -> None:
         A retry files under the same run id: it skips the pages already archived and reports
         the archives of earlier attempts too.
         """
-        from pipeline.fetch import FetchSummary, Source, fetch_urls
+        from pipeline.fetch import FetchContext, FetchSummary, Source, fetch_urls
 
         store, _ = connect()
-        source = Source.from_dict(found["source"])
-        fetched = fetch_urls(
-            source,
-            found["urls"],
-            store,
-            pipeline_run,
-            allow_private=allow_private,
-            politeness=fetch_politeness(),
-        )
+        context = FetchContext(store, pipeline_run, fetch_politeness(), allow_private=allow_private)
+        fetched = fetch_urls(Source.from_dict(found["source"]), found["urls"], context)
         return FetchSummary.from_dict(found["summary"]).merge(fetched).to_dict()
 
     # Runs when the fetch tasks were skipped (nothing to fetch), not when one of them failed:
@@ -169,7 +173,8 @@ def news_ingest() -> None:
     sources = list_sources()
     run = {"pipeline_run": sources["pipeline_run"], "allow_private": sources["allow_private"]}
     found = discover_source.partial(**run).expand(source=sources)
-    fetched = fetch_source.partial(**run).expand(found=found)
+    shared = share_pages(found, pipeline_run=sources["pipeline_run"])
+    fetched = fetch_source.partial(**run).expand(found=shared)
     run_stages(find_inputs(fetched))
 
 

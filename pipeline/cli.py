@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -27,7 +26,17 @@ from rich.table import Table
 
 from pipeline import layout
 from pipeline.config import load_config
-from pipeline.fetch import FetchSummary, fetch_sources, load_sources, open_politeness
+from pipeline.fetch import (
+    FetchContext,
+    FetchSummary,
+    RichFetchProgress,
+    fetch_sources,
+    load_sources,
+    mark_ingested,
+    open_politeness,
+    pending_archives,
+)
+from pipeline.fetch.progress import GROUPS as FETCH_GROUPS
 from pipeline.runner import RunIdInUse, RunSummary, committed_summary, ingest, new_run_id
 from pipeline.sources import InputError
 from pipeline.store import DEFAULT_STORE, Store, StoreError, open_store
@@ -61,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="PATH",
         help="a folder (recursive: .html/.htm pages, .txt scrapes, .warc/.warc.gz archives; other files "
-        "are rejected with their reason), a single file, or s3://bucket/prefix; repeat for several",
+        "are rejected with their reason), a single file, or s3://bucket/prefix; repeat for several. "
+        "Every ingest also reads the raw archives that `fetch` left in the store for it",
     )
     run.add_argument(
         "--store",
@@ -91,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sources",
         metavar="FILE",
         help="first fetch the feeds, sitemaps and URL lists of this sources file (docs/sources.md), "
-        "then ingest the fetched pages with any --input",
+        "then ingest the fetched pages with any --input (and what earlier fetches left for ingest)",
     )
     run.add_argument("--allow-private", action="store_true", help=ALLOW_PRIVATE_HELP)
     run.add_argument(
@@ -124,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--redis-url", default=os.environ.get("NEWS_REDIS_URL"), metavar="URL", help=REDIS_URL_HELP
     )
     fetch.add_argument("--quiet", action="store_true", help="no progress bar and no summary table")
+    fetch.add_argument(
+        "--per-host", action="store_true", help="progress and summary per host as well as for the run"
+    )
     return parser
 
 
@@ -158,6 +171,17 @@ def fetch_table(summary: FetchSummary, run_id: str) -> Table:
     return table
 
 
+def hosts_table(summary: FetchSummary) -> Table:
+    """Pages per host and outcome group (fetched, not modified, skipped, failed)."""
+    table = Table(title="pages per host")
+    table.add_column("host")
+    for group in FETCH_GROUPS:
+        table.add_column(group.replace("_", " "), justify="right")
+    for origin, groups in sorted(summary.hosts.items()):
+        table.add_row(origin, *(str(groups.get(group, 0)) for group in FETCH_GROUPS))
+    return table
+
+
 @contextmanager
 def progress_bar(label: str, quiet: bool) -> Iterator[Callable[[], None]]:
     """A live count of pages on the terminal; yields the callback that advances it."""
@@ -168,53 +192,62 @@ def progress_bar(label: str, quiet: bool) -> Iterator[Callable[[], None]]:
         yield lambda: progress.advance(task)
 
 
-def fetch_from_sources(args: argparse.Namespace, store: Store, run_id: str) -> FetchSummary:
+def fetch_from_sources(
+    args: argparse.Namespace, store: Store, run_id: str, per_host: bool = False
+) -> FetchSummary:
+    """Fetch the sources file's pages; the raw archives are recorded for the next ingest."""
     sources = load_sources(args.sources)
-    politeness = open_politeness(args.redis_url)  # an unreachable Redis stops here, before any request
-    with progress_bar("fetching pages", args.quiet) as advance:
-        summary = fetch_sources(
-            sources,
-            store,
-            run_id,
-            reprocess=args.reprocess,
-            allow_private=args.allow_private,
-            politeness=politeness,
-            on_page=advance,
-        )
+    context = FetchContext(
+        store,
+        run_id,
+        politeness=open_politeness(args.redis_url),  # an unreachable Redis stops here, before any request
+        allow_private=args.allow_private,
+        reprocess=args.reprocess,
+        mark_pending=True,
+        progress=RichFetchProgress(console, per_host=per_host, quiet=args.quiet),
+    )
+    with context.progress:
+        summary = fetch_sources(sources, context)
     if not args.quiet:
         Console().print(fetch_table(summary, run_id))
+        if per_host:
+            Console().print(hosts_table(summary))
     return summary
 
 
 def run_fetch(args: argparse.Namespace) -> int:
     run_id = layout.check_run_id(args.run_id or new_run_id())
     store = open_store(args.store)
-    fetch_from_sources(args, store, run_id)
+    fetch_from_sources(args, store, run_id, per_host=args.per_host)
     return 0
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    if not args.input and not args.sources:
-        console.print("error: give at least one --input, or --sources")
-        return 2
     run_id = layout.check_run_id(args.run_id or new_run_id())
     config = load_config(args.config)
     store = open_store(args.store)
     if committed_summary(store, run_id) is not None:  # said before any fetching or progress bar
         raise RunIdInUse(f"run id {run_id!r} is already committed: choose another")
     if args.sources:
-        fetched = fetch_from_sources(args, store, run_id)
-        args.input += [store.location(key) for key in fetched.warc_keys]
-        if not args.input:
-            console.print("nothing was fetched, so there is nothing to ingest")
-            return 0
+        fetch_from_sources(args, store, run_id)
+    pending = pending_archives(store)  # what this and earlier fetches archived and no ingest read
+    args.input = list(dict.fromkeys([*args.input, *(store.location(key) for key in pending)]))
+    if not args.input:
+        console.print(
+            "nothing to ingest: no fetched archives are waiting; give --input, or --sources to fetch first"
+        )
+        return 0 if args.sources else 2
     try:
         with progress_bar("cleaning pages", args.quiet) as advance:
             summary = ingest(args.input, store, run_id, config, reprocess=args.reprocess, on_page=advance)
     except StoreError as err:
         if args.sources:  # the fetch state already counts those pages as fetched: say how to finish
-            raise StoreError(f"{err}\nthe fetched pages are archived: finish with --run-id {run_id}") from err
+            raise StoreError(
+                f"{err}\nthe fetched pages are archived and wait for the next ingest "
+                f"(this run's: --run-id {run_id})"
+            ) from err
         raise
+    mark_ingested(store, pending)  # committed: those archives wait no more
     if not args.quiet:
         Console().print(summary_table(summary, store.uri))
     return 0
@@ -222,11 +255,9 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)]
-    )
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")  # one line each
     try:
         return run_fetch(args) if args.command == "fetch" else run_ingest(args)
     except (StoreError, InputError, ValueError, OSError) as err:
-        console.print(f"error: {err}")
+        console.print(f"error: {err}", markup=False, highlight=False)
         return 2

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 import numpy as np
 
@@ -48,6 +50,14 @@ class Text:
 
     def __post_init__(self) -> None:
         self.marks = (self.shingles & ShingleMarks.MASK).astype(np.intp)
+
+    @cached_property
+    def digest(self) -> int:
+        """64 bits naming the text by its words: texts with the same words in the same order
+        (after normalisation) have the same digest, whatever page or run they come from."""
+        digest = hashlib.blake2b(self.shingles.astype(np.uint32).tobytes(), digest_size=8)
+        digest.update(int(self.words).to_bytes(8, "little"))
+        return int.from_bytes(digest.digest(), "little")
 
     def counters(self, frequency: StoryFrequency) -> np.ndarray:
         """The counter of each shingle in `frequency` (computed once)."""
@@ -407,11 +417,15 @@ def new_story_id(doc: Document) -> str:
     return "s_" + hashlib.sha256(f"{doc.url}\n{doc.content_sha}".encode()).hexdigest()[:20]
 
 
+STORED = -1  # stands for the stored canonical where a document of the batch is expected
+
+
 @dataclass
 class _Group:
     """A story while a batch is assigned: its members and which one is the reference."""
 
-    choice: CanonicalChoice  # the stored canonical (if any) first, then this batch's members
+    choice: CanonicalChoice  # the stored canonical (if any) first, then members that may be the original
+    chosen: list[int]  # the document of each member of `choice` (STORED for the stored canonical)
     counted: np.ndarray  # the StoryFrequency counters this story has added to
     stored: Story | None = None
     members: list[int] = field(default_factory=list)  # documents of this batch
@@ -423,13 +437,20 @@ class _Group:
         return self.choice.best
 
     @property
+    def canonical(self) -> int:
+        """The document that is the story's canonical so far (STORED: the stored one)."""
+        return self.chosen[self.reference]
+
+    @property
     def text(self) -> Text:
         return self.choice.members[self.reference].text
 
-    def join(self, doc: int, candidate: Candidate, found: Overlap, frequency: StoryFrequency) -> None:
+    def join(self, doc: int, candidate: Candidate, found: Overlap | None, frequency: StoryFrequency) -> None:
         """Add a member; it becomes the reference if it is the better original."""
-        self.joined[doc] = (self.reference, found)
+        if found is not None:
+            self.joined[doc] = (self.reference, found)
         self.members.append(doc)
+        self.chosen.append(doc)
         before = self.reference
         if self.choice.add(candidate) != before:
             counters = self.text.counters(frequency)
@@ -437,22 +458,47 @@ class _Group:
             frequency.add(new)
             self.counted = np.concatenate((self.counted, new))
 
+    def join_identical(self, doc: int, candidate: Candidate, frequency: StoryFrequency) -> None:
+        """Add a page whose text the story already holds.
+
+        Its text was judged when the story first got it, so it brings nothing the choice
+        could prefer on content: it is a copy, unless it is certainly published before the
+        canonical (the original, found after a verbatim copy of it).
+        """
+        if candidate.window.precedes(self.choice.members[self.reference].window):
+            self.join(doc, candidate, None, frequency)
+        else:
+            self.members.append(doc)
+
 
 class Deduplicator:
     """Assign documents to stories, against stories known from earlier runs and each other.
 
-    After `assign`, `changed` holds the stories created or given a new canonical (what the
-    index must store) and `superseded` the stored canonicals that were replaced.
+    `known_texts` names the texts earlier runs placed (`Text.digest` -> story id), copies as
+    well as canonicals: a page with one of those texts is that story's, whatever verification
+    would say today. After `assign`, `changed` holds the stories created or given a new
+    canonical (what the index must store), `superseded` the stored canonicals that were
+    replaced and `placed_texts` the digest and story of every page of the batch.
     """
 
-    def __init__(self, config: DedupConfig, stories: list[Story]) -> None:
+    def __init__(
+        self, config: DedupConfig, stories: list[Story], known_texts: Mapping[int, str] | None = None
+    ) -> None:
         self.config = config
         self.signer = Signer(config.num_perm, config.seed)
         self._stored = list(stories)
         self._stored_texts = [Text(story.shingles, story.words) for story in stories]
         self._stored_keys = self._band_keys([text.shingles for text in self._stored_texts])
+        stored_of_story = {story.story_id: number for number, story in enumerate(self._stored)}
+        self._stored_of_text = {
+            digest: stored_of_story[story_id]
+            for digest, story_id in (known_texts or {}).items()
+            if story_id in stored_of_story
+        }
+        self._stored_of_text.update((text.digest, number) for number, text in enumerate(self._stored_texts))
         self.changed: list[Story] = []
         self.superseded: list[Supersession] = []
+        self.placed_texts: dict[int, str] = {}
 
     def _band_keys(self, shingle_lists: list[np.ndarray]) -> np.ndarray:
         values, owner = minhash_sample(shingle_lists, self.config.minhash_sample)
@@ -475,8 +521,9 @@ class Deduplicator:
     def assign(self, docs: list[Document]) -> list[Decision]:
         """Decide for each document: a story's canonical, or a copy of one.
 
-        Pages are placed earliest first (the longest first among equals), each into the
-        candidate story it verifies against best, or else into a new story of its own.
+        Pages are placed earliest first (the longest first among equals). A page whose text
+        a story already holds (word for word) joins that story; any other joins the candidate
+        story it verifies against best, or else a new story of its own.
         """
         config = self.config
         shingle_lists, word_counts = shingle_batch([doc.text for doc in docs], config.shingle_words)
@@ -494,32 +541,45 @@ class Deduplicator:
         verifier = Verifier(config, frequency)
         groups: list[_Group] = []
         group_of_stored: dict[int, int] = {}
+        group_of_text: dict[int, int] = {}  # text digest -> the group of the batch's pages with that text
         group_of_rank: list[int] = []  # the group each page (in placing order) went to
+
+        def stored_group(stored: int) -> int:
+            if stored not in group_of_stored:
+                group_of_stored[stored] = len(groups)
+                groups.append(self._stored_group(stored, frequency))
+            return group_of_stored[stored]
+
         for rank, i in enumerate(order):
+            candidate, digest = Candidate(windows[i], texts[i]), texts[i].digest
+            twin = group_of_text.get(digest)
+            if twin is None and digest in self._stored_of_text:
+                twin = stored_group(self._stored_of_text[digest])
+            if twin is not None:
+                group_of_rank.append(twin)
+                groups[twin].join_identical(i, candidate, frequency)
+                continue
             bands: dict[int, int] = {}  # candidate group -> most LSH bands shared with one of its pages
             for stored, shared in stored_neighbours.of(rank):
-                if stored not in group_of_stored:
-                    group_of_stored[stored] = len(groups)
-                    groups.append(self._stored_group(stored, frequency))
-                bands[group_of_stored[stored]] = max(shared, bands.get(group_of_stored[stored], 0))
+                group = stored_group(stored)
+                bands[group] = max(shared, bands.get(group, 0))
             for earlier, shared in batch_neighbours.of(rank):
                 bands[group_of_rank[earlier]] = max(shared, bands.get(group_of_rank[earlier], 0))
             ranked = sorted(bands, key=lambda g: -bands[g])[: config.max_candidates]
             best = self._best_match(texts[i], [groups[g].text for g in ranked], verifier)
-            candidate = Candidate(windows[i], texts[i])
+            group_of_text[digest] = len(groups) if best is None else ranked[best[0]]
+            group_of_rank.append(group_of_text[digest])
             if best is None:
                 frequency.add(texts[i].counters(frequency))
-                group_of_rank.append(len(groups))
-                groups.append(_Group(self._choice(candidate), texts[i].counters(frequency), members=[i]))
+                groups.append(_Group(self._choice(candidate), [i], texts[i].counters(frequency), members=[i]))
             else:
-                group_of_rank.append(ranked[best[0]])
                 groups[ranked[best[0]]].join(i, candidate, best[1], frequency)
         return self._decide(docs, texts, [group for group in groups if group.members], verifier)
 
     def _stored_group(self, stored: int, frequency: StoryFrequency) -> _Group:
         story, text = self._stored[stored], self._stored_texts[stored]
         candidate = Candidate(self._window(story.published_at, story.fetched_at), text)
-        return _Group(self._choice(candidate), text.counters(frequency), story)
+        return _Group(self._choice(candidate), [STORED], text.counters(frequency), story)
 
     def _choice(self, first: Candidate) -> CanonicalChoice:
         choice = CanonicalChoice(self.config)
@@ -547,6 +607,7 @@ class Deduplicator:
         decisions: list[Decision | None] = [None] * len(docs)
         for group in groups:
             story, canonical = self._canonical_story(docs, group)
+            self.placed_texts.update((texts[i].digest, story.story_id) for i in group.members)
             for i in group.members:
                 if i == canonical:
                     decisions[i] = Decision("canonical", story.story_id, story.canonical_url)
@@ -569,11 +630,10 @@ class Deduplicator:
         page fetched again) is still the canonical. A new canonical is recorded in `changed`,
         and in `superseded` when it replaces a stored one.
         """
-        stored = group.stored
-        if stored is not None and group.reference == 0:
+        stored, canonical = group.stored, group.canonical
+        if stored is not None and canonical == STORED:
             again = [i for i in group.members if docs[i].url == stored.canonical_url]
             return stored, (again[0] if again else None)
-        canonical = group.members[group.reference - (stored is not None)]
         doc, text = docs[canonical], group.text
         story_id = stored.story_id if stored else new_story_id(doc)
         story = Story(story_id, doc.url, doc.published_at, doc.fetched_at, text.words, text.shingles)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.commits import committed_runs, last_sequence
+from pipeline.commits import CommittedRun, committed_runs, last_sequence
 from pipeline.dedup import Story
 from pipeline.shingles import SHINGLE_SCHEME
 from pipeline.store import Store
@@ -62,6 +62,7 @@ class IndexState:
 
     stories: dict[str, Story] = field(default_factory=dict)
     seen: SeenPages = field(default_factory=SeenPages)
+    texts: dict[int, str] = field(default_factory=dict)  # digest of every placed text -> its story
     segment_bytes: int = 0
     sequence: int = 0
 
@@ -75,8 +76,12 @@ def _scheme(shingle_words: int) -> str:
     return f"{SHINGLE_SCHEME}/{shingle_words}"
 
 
-def encode_segment(stories: list[Story], seen: list[int], shingle_words: int) -> bytes:
-    """One run's additions as a compressed numpy archive (no pickles)."""
+def encode_segment(
+    stories: list[Story], seen: list[int], shingle_words: int, texts: dict[int, str] | None = None
+) -> bytes:
+    """One run's additions as a compressed numpy archive (no pickles); `texts` maps the digest of
+    each text the run placed to its story (`dedup.Text.digest`)."""
+    texts = texts or {}
     buffer = io.BytesIO()
     np.savez_compressed(
         buffer,
@@ -91,6 +96,8 @@ def encode_segment(stories: list[Story], seen: list[int], shingle_words: int) ->
         if stories
         else np.zeros(0, np.uint32),
         seen=np.array(seen, dtype=np.uint64),
+        text_digests=np.array(list(texts), dtype=np.uint64),
+        text_stories=np.array(list(texts.values()), dtype=str),
     )
     return buffer.getvalue()
 
@@ -120,14 +127,17 @@ def _apply_segment(state: IndexState, data: bytes, key: str, shingle_words: int)
                 shingles=shingles[offsets[i] : offsets[i + 1]],
             )
         seen = arrays["seen"]
+        if "text_digests" in arrays.files:  # segments written before schema 1.2 have none
+            digests, stories = arrays["text_digests"].tolist(), arrays["text_stories"].tolist()
+            state.texts.update(zip(digests, stories, strict=True))
     state.segment_bytes += len(data)
     return seen
 
 
-def load_index(store: Store, shingle_words: int) -> IndexState:
-    """The index of every committed run; segments of uncommitted runs are never read."""
+def load_index(store: Store, shingle_words: int, runs: list[CommittedRun] | None = None) -> IndexState:
+    """The index of the committed `runs` (default: all); segments of uncommitted runs are never read."""
     state = IndexState()
-    runs = committed_runs(store)
+    runs = committed_runs(store) if runs is None else runs
     seen = [_apply_segment(state, store.get(run.segment), run.segment, shingle_words) for run in runs]
     state.seen = SeenPages(np.concatenate(seen) if seen else None)
     state.sequence = last_sequence(runs)

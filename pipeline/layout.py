@@ -10,6 +10,10 @@
     staging/<run_id>/                      extraction results of a scheduled run, before its commit
     locks/<name>/<generation:012d>.json    the lease, one object per holder (docs/runs.md)
     landing/dt=YYYY-MM-DD/hour=HH/         raw pages dropped for the scheduled ingest
+    raw/dt=YYYY-MM-DD/<run_id>-<source>-<n>.warc.gz        pages a fetch archived (docs/sources.md)
+    discovery/dt=YYYY-MM-DD/<run_id>-<source>-<n>.warc.gz  robots.txt, feeds and sitemaps it read
+    pending-ingest/<raw archive key>       a fetched archive no committed ingest has read yet
+    fetch-state/<host>/<url hash>.json     what a fetch knows of a URL (validators, last outcome)
 
 A run's objects are invisible until its manifest is in `commits/`: readers list that prefix
 only (docs/corpus.md). Run ids go into keys, so they are checked here too.
@@ -17,8 +21,10 @@ only (docs/corpus.md). Run ids go into keys, so they are checked here too.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlsplit
 
 COMMITS_PREFIX = "commits/"
 RUNS_PREFIX = "runs/"
@@ -30,6 +36,10 @@ TEMPLATES_PREFIX = "templates/"
 STAGING_PREFIX = "staging/"
 LOCKS_PREFIX = "locks/"
 LANDING_PREFIX = "landing/"
+PAGES_AREA = "raw"
+DISCOVERY_AREA = "discovery"
+PENDING_PREFIX = "pending-ingest/"
+FETCH_STATE_PREFIX = "fetch-state/"
 
 INDEX_LEASE = "index"  # the one lease a store has: the right to change the index and commit
 
@@ -156,3 +166,22 @@ def landing_prefixes(start: datetime, end: datetime) -> list[str]:
         prefixes.append(landing_prefix(hour))
         hour += timedelta(hours=1)
     return prefixes
+
+
+# --- what a fetch keeps --------------------------------------------------------------------
+
+
+def archive_prefix(area: str, day: date, run_id: str, source_name: str) -> str:
+    """Key prefix of the WARC parts one source wrote in one run, in `raw` or `discovery`."""
+    return f"{area}/dt={day.isoformat()}/{run_id}-{source_name}-"
+
+
+def pending_key(archive_key: str) -> str:
+    return PENDING_PREFIX + archive_key
+
+
+def fetch_state_key(url: str) -> str:
+    """One object per URL, filed under its host so a listing of one host stays small."""
+    parts = urlsplit(url)
+    host = re.sub(r"[^A-Za-z0-9.-]", "_", parts.netloc.rpartition("@")[2]) or "_"
+    return f"{FETCH_STATE_PREFIX}{host}/{hashlib.sha256(url.encode()).hexdigest()[:32]}.json"

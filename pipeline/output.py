@@ -20,7 +20,6 @@ if TYPE_CHECKING:  # only for annotations: readers need no numpy
     from pipeline.dedup import Supersession
 
 SCHEMA_VERSION = "1.2"
-PART_SIZE = 5000  # records per object: small enough to stream, large enough to list cheaply
 
 
 def encode_jsonl_gz(rows: Iterable[dict[str, Any]]) -> bytes:
@@ -30,18 +29,21 @@ def encode_jsonl_gz(rows: Iterable[dict[str, Any]]) -> bytes:
 
 
 def decode_jsonl_gz(data: bytes) -> Iterator[dict[str, Any]]:
-    for line in gzip.decompress(data).decode().splitlines():
+    for line in gzip.decompress(data).decode().split("\n"):  # not splitlines: texts hold U+2028 and friends
         if line:
             yield json.loads(line)
 
 
-def write_parts(store: Store, prefix: str, rows: list[dict[str, Any]], point: str) -> list[str]:
-    """Write rows as `<prefix>/part-00000.jsonl.gz`, ...; return the keys written.
-    `point` names the failpoint reached after each part (pipeline.failpoints)."""
+def write_parts(
+    store: Store, prefix: str, rows: list[dict[str, Any]], part_records: int, point: str
+) -> list[str]:
+    """Write rows as `<prefix>/part-00000.jsonl.gz`, ... of `part_records` each (small enough to
+    stream, large enough to list cheaply); return the keys written. `point` names the failpoint
+    reached after each part (pipeline.failpoints)."""
     keys = []
-    for number, start in enumerate(range(0, len(rows), PART_SIZE)):
+    for number, start in enumerate(range(0, len(rows), part_records)):
         key = layout.part_key(prefix, number)
-        store.put(key, encode_jsonl_gz(rows[start : start + PART_SIZE]))
+        store.put(key, encode_jsonl_gz(rows[start : start + part_records]))
         failpoint(point)
         keys.append(key)
     return keys

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, Literal, Self, get_args
 
 
 class Serialisable:
@@ -36,15 +36,67 @@ class RawPage:
     charset: str | None = None  # charset declared by the transport, if any
 
 
+# Why an input is not an article: the closed set of lineage reasons (docs/corpus.md explains each).
+Reason = Literal[
+    # the input file itself (sources)
+    "unreadable",  # the file cannot be opened or read (permission denied, I/O error, vanished)
+    "special_file",  # a FIFO, socket, device or link to a folder: never opened
+    "dangling_symlink",
+    "symlink_loop",
+    # archives and their records (sources)
+    "corrupt_archive",  # cut short or broken from some record on; the records before it are kept
+    "not_warc",  # a .warc file that does not hold WARC records
+    "archive_too_large",  # more decompressed bytes than limits.max_archive_bytes
+    "compression_ratio",  # decompresses to more than limits.max_compression_ratio times its size
+    "header_too_large",  # a WARC or HTTP header line or block over limits.max_header_bytes
+    "no_target_uri",  # a response record that does not say which URL it holds
+    "not_http",
+    "http_status",
+    "redirect",
+    "too_large",
+    # cleaning one page (clean, extract)
+    "empty",
+    "binary",
+    "encoding",
+    "unsupported_type",
+    "no_article",
+    "error_page",
+    "index_page",
+    "too_short",
+    "extraction_error",
+    "time_limit",  # cleaning took more than limits.page_cpu_seconds
+    "memory_limit",  # cleaning needed more than limits.page_memory_mb
+    "worker_died",  # the cleaning process died (killed by the system, crashed)
+    # fetch outcomes (pipeline.fetch) read back from its archives
+    "timeout",
+    "connection_error",
+    "dns_error",
+    "tls_error",
+    "rate_limited",
+    "robots_disallowed",
+    "blocked_address",
+    "redirect_loop",
+    "too_many_redirects",
+    "bad_redirect",
+    "bad_url",
+    "fetch_failed",  # an outcome this version does not know (written by another version)
+]
+REASONS: frozenset[str] = frozenset(get_args(Reason))
+
+
 @dataclass
 class Rejection(Serialisable):
     """A page that will not become an article, and why."""
 
     url: str
-    reason: str  # short machine-readable code, e.g. "binary", "empty"
+    reason: Reason
     detail: str = ""  # human-readable explanation
     fetched_at: str | None = None
     content_sha: str | None = None  # hash of the raw bytes, when they were read
+
+    def __post_init__(self) -> None:
+        if self.reason not in REASONS:
+            raise ValueError(f"{self.reason!r} is not a rejection reason (pipeline.records.Reason)")
 
 
 @dataclass

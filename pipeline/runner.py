@@ -146,7 +146,7 @@ class Computed:
 
 def load(store: Store, config: Config) -> Loaded:
     runs = commits.committed_runs(store)
-    state = index.load_index(store, config.dedup.shingle_words)
+    state = index.load_index(store, config.dedup.shingle_words, runs)
     return Loaded(state, templates.load_templates(store, config.clean, runs))
 
 
@@ -181,11 +181,11 @@ def compute(
     rejections += [item for item in finished if isinstance(item, Rejection)]
     docs = [item for item in finished if isinstance(item, Document)]
 
-    dedup = Deduplicator(config.dedup, list(loaded.index.stories.values()))
+    dedup = Deduplicator(config.dedup, list(loaded.index.stories.values()), loaded.index.texts)
     decisions = dedup.assign(docs)
     articles, lineage = _records(docs, decisions, rejections, run_id, dedup.superseded)
     segment = index.encode_segment(
-        dedup.changed, [_item_key(item) for item in fresh], config.dedup.shingle_words
+        dedup.changed, [_item_key(item) for item in fresh], config.dedup.shingle_words, dedup.placed_texts
     )
     statuses = Counter(decision.status for decision in decisions)
     counts = RunCounts(
@@ -201,12 +201,13 @@ def compute(
 
 def write(store: Store, run_id: str, computed: Computed, config: Config) -> RunObjects:
     """Write the run's objects under its own keys; invisible until the commit lists them."""
+    part = config.run.part_records
     objects = RunObjects(
         articles=output.write_parts(
-            store, layout.articles_prefix(run_id), computed.articles, "write.article_part"
+            store, layout.articles_prefix(run_id), computed.articles, part, "write.article_part"
         ),
         lineage=output.write_parts(
-            store, layout.lineage_prefix(run_id), computed.lineage, "write.lineage_part"
+            store, layout.lineage_prefix(run_id), computed.lineage, part, "write.lineage_part"
         ),
         index=layout.segment_key(run_id),
         templates=templates.save_templates(store, run_id, computed.learned, config.clean),
@@ -335,18 +336,15 @@ def commit_run(
     """
     started = time.monotonic()
     layout.check_run_id(run_id)
-    committed = committed_summary(store, run_id)
-    if committed is not None:  # a rerun writes nothing, not even a lease
-        return committed
-    with Lease(store, run_id, token=run_id, config=config.run) as lease:
-        _tidy(store, lease)
-        committed = committed_summary(store, run_id)
-        if committed is not None:
-            return committed
-        items = _read_staging(store, staging_keys)
-        summary = _deduplicate_and_commit(store, lease, items, config, reprocess, started)
-    failpoint("lease.released")
-    _drop_staging(store, run_id)
+    summary = committed_summary(store, run_id)
+    if summary is None:  # else a rerun: it takes no lease and commits nothing
+        with Lease(store, run_id, token=run_id, config=config.run) as lease:
+            _tidy(store, lease)
+            summary = committed_summary(store, run_id) or _deduplicate_and_commit(
+                store, lease, _read_staging(store, staging_keys), config, reprocess, started
+            )
+        failpoint("lease.released")
+    _drop_staging(store, run_id)  # a rerun's extraction staged its pages again
     return summary
 
 

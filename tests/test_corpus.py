@@ -32,8 +32,8 @@ def _write_run(
 ) -> None:
     """A committed run written by hand in the documented layout (`key`: where its manifest goes)."""
     keys = {
-        "articles": output.write_parts(store, f"articles/run={run_id}", articles, "write.article_part"),
-        "lineage": output.write_parts(store, f"lineage/run={run_id}", lineage, "write.lineage_part"),
+        "articles": output.write_parts(store, f"articles/run={run_id}", articles, 5000, "write.article_part"),
+        "lineage": output.write_parts(store, f"lineage/run={run_id}", lineage, 5000, "write.lineage_part"),
         "index": f"index/segments/{run_id}.npz",
     }
     manifest = {

@@ -9,19 +9,20 @@ import pytest
 
 from pipeline import output
 from pipeline.config import Config, LimitsConfig
-from pipeline.runner import commit_run, deduplicate_run, extract_shard, ingest, plan_shards
+from pipeline.corpus import read_manifests
+from pipeline.runner import commit_run, extract_shard, ingest, plan_shards
 from pipeline.store import LocalStore, Store, open_store
 from tests.conftest import SEED_CHROME, SEEDS
 
 
 def read_rows(store: Store, kind: str) -> list[dict]:
     """Rows of every committed object of one kind ("articles" or "lineage")."""
-    rows = []
-    for key in store.list("runs/"):
-        manifest = json.loads(store.get(key))
-        for object_key in manifest["objects"][kind]:
-            rows.extend(output.decode_jsonl_gz(store.get(object_key)))
-    return rows
+    return [
+        row
+        for manifest in read_manifests(store)
+        for key in manifest["objects"][kind]
+        for row in output.decode_jsonl_gz(store.get(key))
+    ]
 
 
 @pytest.fixture
@@ -50,9 +51,6 @@ def test_rerun_of_the_same_input_adds_nothing(store: LocalStore) -> None:
     assert (again.canonical, again.duplicates, again.already_ingested) == (0, 0, 5)
     assert len(read_rows(store, "articles")) == 5
     assert len(read_rows(store, "lineage")) == 5
-    # The same run id again is a no-op that reports the committed run.
-    assert ingest([str(SEEDS)], store, "first").canonical == 5
-    assert len(read_rows(store, "articles")) == 5
 
 
 def test_second_run_finds_copies_of_stories_stored_earlier(store: LocalStore, tmp_path: Path) -> None:
@@ -92,21 +90,19 @@ def test_bad_input_is_rejected_with_a_reason_and_the_run_goes_on(
     )
     config = Config(limits=LimitsConfig(max_page_bytes=10_000))
     summary = ingest([str(bad), str(SEEDS)], store, "bad", config)
-    assert summary.canonical == 5
-    assert summary.pages_in == 12 and sum(summary.rejected.values()) == 7
+    assert summary.canonical == 6  # latin-1 text labelled as nothing is read as browsers read it
+    assert summary.pages_in == 12 and sum(summary.rejected.values()) == 6
     rejected = {row["url"].rsplit("/", 1)[-1]: row for row in read_rows(store, "lineage") if row["reason"]}
     reasons = {name: row["reason"] for name, row in rejected.items()}
     assert reasons == {
         "image.html": "binary",
         "photo.jpg": "binary",
         "empty.txt": "empty",
-        "latin1.txt": "encoding",
         "missing": "http_status",
         "huge.txt": "too_large",
         "broken.html": reasons["broken.html"],
     }
     assert reasons["broken.html"] in {"no_article", "too_short"}
-    assert "utf-8" in rejected["latin1.txt"]["detail"]
     assert rejected["missing"]["detail"] == "HTTP status 404"
     assert all(row["status"] == "rejected" and row["detail"] for row in rejected.values())
     # Rejected pages are remembered too: a rerun records nothing twice.
@@ -118,15 +114,14 @@ def test_staged_path_gives_the_same_corpus_as_ingest(store: LocalStore, tmp_path
     shards = plan_shards([str(SEEDS)], shards=2)
     assert sorted(uri for shard in shards for uri in shard) == sorted(str(p) for p in SEEDS.iterdir())
     keys = [extract_shard(files, store, "staged", n, Config()) for n, files in enumerate(shards)]
-    deduplicate_run(store, "staged", keys, Config())
-    assert store.list("runs/") == []  # nothing is visible before the commit
-    summary = commit_run(store, "staged")
-    assert (summary.canonical, summary.duplicates) == (5, 0)
-    assert store.list("staging/") == [] and store.list("locks/") == []
-    # A retried commit (or dedup) of a committed run changes nothing.
-    assert commit_run(store, "staged").canonical == 5
-    deduplicate_run(store, "staged", keys, Config())
-    assert len(read_rows(store, "articles")) == 5
+    assert store.list("commits/") == []  # nothing is visible before the commit
+    summary = commit_run(store, "staged", keys, Config())
+    assert (summary.canonical, summary.duplicates, summary.replay) == (5, 0, False)
+    assert store.list("staging/") == []
+    # A retried or cleared scheduled run of a committed run id changes nothing and says so.
+    again = commit_run(store, "staged", keys, Config())
+    assert (again.canonical, again.sequence, again.replay) == (5, summary.sequence, True)
+    assert len(read_rows(store, "articles")) == 5 and len(store.list("commits/")) == 1
 
 
 def test_s3_store_through_boto3(s3_bucket: str) -> None:
@@ -134,7 +129,7 @@ def test_s3_store_through_boto3(s3_bucket: str) -> None:
     summary = ingest([str(SEEDS)], store, "s3-run")
     assert summary.canonical == 5
     keys = store.list("")
-    assert "runs/s3-run/manifest.json" in keys
+    assert "runs/s3-run/manifest.json" in keys and "commits/000000000001.json" in keys
     assert any(key.startswith("articles/run=s3-run/") for key in keys)
     assert len(read_rows(store, "articles")) == 5
     assert ingest([str(SEEDS)], store, "s3-rerun").already_ingested == 5
@@ -153,7 +148,7 @@ def test_inputs_can_be_read_from_s3(s3_bucket: str) -> None:
     assert f"s3://{s3_bucket}/landing/dt=2020-09-14/000_44712f9b74aee763.txt" in urls
 
 
-def test_a_failed_dedup_releases_the_lock_and_a_retry_finishes(
+def test_a_failed_run_releases_the_lease_and_a_retry_finishes(
     store: LocalStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pipeline import runner
@@ -163,25 +158,32 @@ def test_a_failed_dedup_releases_the_lock_and_a_retry_finishes(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(runner, "process", broken)
+    monkeypatch.setattr(runner, "compute", broken)
     with pytest.raises(RuntimeError, match="disk full"):
-        deduplicate_run(store, "flaky", keys, Config())
-    assert store.list("locks/") == []  # the next run is not held up for an hour
+        commit_run(store, "flaky", keys, Config())
+    [lease] = store.list("locks/")
+    assert json.loads(store.get(lease))["released"]  # the next run is not held up
     monkeypatch.undo()
-    deduplicate_run(store, "flaky", keys, Config())
-    assert commit_run(store, "flaky").canonical == 5
+    assert commit_run(store, "flaky", keys, Config()).canonical == 5
 
 
-def test_commit_refuses_when_the_run_lost_its_lock(store: LocalStore) -> None:
-    from pipeline.store import LockBusy, acquire_lock
+def test_a_committed_run_id_is_refused_and_the_first_run_stays(store: LocalStore) -> None:
+    from pipeline.runner import RunIdInUse
 
-    keys = [extract_shard([str(SEEDS)], store, "slow", 0, Config())]
-    deduplicate_run(store, "slow", keys, Config())
-    # The lock was broken as stale and taken by another run meanwhile.
-    acquire_lock(store, "index", owner="other", stale_seconds=0.0)
-    with pytest.raises(LockBusy, match="no longer holds the index lock"):
-        commit_run(store, "slow")
-    assert store.list("runs/") == []
+    first = ingest([str(SEEDS)], store, "once")
+    with pytest.raises(RunIdInUse, match="'once' is already committed"):
+        ingest([str(SEEDS)], store, "once")
+    assert [m["run_id"] for m in read_manifests(store)] == ["once"]
+    assert len(read_rows(store, "articles")) == first.canonical == 5
+
+
+@pytest.mark.parametrize("run_id", ["../evil", "a/b", ".hidden"])
+def test_path_like_run_ids_are_refused_before_anything_is_written(store: LocalStore, run_id: str) -> None:
+    from pipeline.layout import BadRunId
+
+    with pytest.raises(BadRunId, match="is not allowed"):
+        ingest([str(SEEDS)], store, run_id)
+    assert store.list("") == []
 
 
 def test_default_run_ids_differ_within_one_second() -> None:

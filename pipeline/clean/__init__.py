@@ -76,6 +76,8 @@ def extract(page: RawPage, config: CleanConfig) -> Document | Rejection:
         fields = _page_fields(page, config)
     except PageRejected as rejected:
         return Rejection(page.url, rejected.reason, rejected.detail, fetched_at, content_sha)
+    except MemoryError:
+        raise  # the worker's memory limit: `pipeline.workers` records it as memory_limit
     except Exception as err:  # a broken page must never stop the run: it is recorded instead
         return Rejection(
             page.url, "extraction_error", f"{type(err).__name__}: {err}", fetched_at, content_sha

@@ -1,9 +1,10 @@
-"""Raw bytes to text: refuse what is not text, then decode with the declared charset."""
+"""Raw bytes to text: refuse what is not text, then decode the way browsers do (`pipeline.charsets`)."""
 
 from __future__ import annotations
 
 import re
 
+from pipeline import charsets
 from pipeline.clean.errors import PageRejected
 from pipeline.config import CleanConfig
 from pipeline.records import RawPage
@@ -19,25 +20,20 @@ def _check_bytes(page: RawPage, config: CleanConfig) -> None:
     if not content.strip():
         raise PageRejected("empty", "the page has no content")
     head = content[:8192]
-    if head.startswith(BINARY_MAGIC) or b"\x00" in head:
+    nul_is_binary = not charsets.is_wide(content, page.charset)  # UTF-16/32 text is full of NULs
+    if head.startswith(BINARY_MAGIC) or (nul_is_binary and b"\x00" in head):
         raise PageRejected("binary", "binary content (not text)")
     if page.content_type not in HTML_TYPES | TEXT_TYPES:
         raise PageRejected("unsupported_type", f"content type {page.content_type!r} is not HTML or text")
 
 
 def decode(page: RawPage) -> str:
-    """Decode with the declared charset (transport, then <meta>), else strict UTF-8."""
-    declared = page.charset
-    if declared is None and page.content_type in HTML_TYPES:
+    """The page's text, decoded the way browsers do (`pipeline.charsets`): BOM, transport, <meta>."""
+    meta = None
+    if page.content_type in HTML_TYPES:
         match = META_CHARSET.search(page.content[:4096])
-        declared = match.group(1).decode("ascii", "replace") if match else None
-    encoding = declared or "utf-8"
+        meta = match.group(1).decode("ascii", "replace") if match else None
     try:
-        return page.content.decode(encoding)
-    except LookupError:
-        raise PageRejected("encoding", f"unknown charset {encoding!r}") from None
-    except UnicodeDecodeError as err:
-        where = "declared" if declared else "assumed (none declared)"
-        raise PageRejected(
-            "encoding", f"not valid {encoding} ({where}): {err.reason} at byte {err.start}"
-        ) from None
+        return charsets.decode(page.content, page.charset, meta)
+    except charsets.UnsafeEncoding as err:
+        raise PageRejected("encoding", str(err)) from None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pipeline.records import Reason
+
 
 class PageRejected(Exception):
     """Raised inside cleaning; carries the reason code and a human-readable detail."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from types import TracebackType
@@ -24,13 +25,12 @@ from typing import Any
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from pipeline import layout
 from pipeline.fetch.client import Exchange, FetchResult
 from pipeline.fetch.state import save_state
 from pipeline.records import utc_iso
 from pipeline.store import Store
 
-PAGES_AREA = "raw"
-DISCOVERY_AREA = "discovery"
 PART_BYTES = 64 * 1024 * 1024  # a part is held in memory until stored
 STATE_WRITERS = 8
 RUN_DATE = re.compile(r"(?<!\d)(\d{8})T\d{4}")
@@ -73,9 +73,17 @@ class WarcArchive:
     states of the URLs it holds, even when the block failed half-way.
     """
 
-    def __init__(self, store: Store, area: str, run_id: str, source_name: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        area: str,
+        run_id: str,
+        source_name: str,
+        on_stored: Callable[[str], None] | None = None,
+    ) -> None:
         self.store, self.run_id, self.source_name = store, run_id, source_name
-        self.prefix = f"{area}/dt={run_day(run_id).isoformat()}/{run_id}-{source_name}-"
+        self.on_stored = on_stored  # told each part's key once it is stored, before its URL states
+        self.prefix = layout.archive_prefix(area, run_day(run_id), run_id, source_name)
         own_part = re.compile(re.escape(self.prefix) + r"\d{4,}\.warc\.gz$")  # not source "<name>-2"'s
         self.keys = [key for key in store.list(self.prefix) if own_part.match(key)]  # from earlier attempts
         self._lock = threading.Lock()
@@ -152,6 +160,8 @@ class WarcArchive:
         while not self.store.put_if_absent(key := f"{self.prefix}{number:04d}.warc.gz", data):
             number += 1  # another attempt of this run stored that part meanwhile
         self.keys.append(key)
+        if self.on_stored is not None:
+            self.on_stored(key)
         self._buffer, self._writer = None, None
         states, self._states = self._states, {}
         with ThreadPoolExecutor(max_workers=STATE_WRITERS) as pool:

@@ -1,16 +1,19 @@
 """One polite, bounded HTTP GET: the only way the fetcher talks to the web.
 
 `WebClient.get` follows redirects itself (so every hop is checked against robots.txt
-and the address policy), retries timeouts, connection errors, 429 and 5xx with
-exponential backoff (tenacity), honours Retry-After for the whole host, refuses
-oversized and non-text pages, and returns every response it received so the caller can
-archive them. It never raises for a network or HTTP problem: the result carries a
-reason code instead.
+and the address policy), retries timeouts, connection errors, 429 and 5xx (tenacity),
+refuses oversized and non-text pages, and returns every response it received so the
+caller can archive them. It never raises for a network or HTTP problem: the result
+carries a reason code instead.
+
+The waiting between attempts is the host's, not the request's: a Retry-After, or else
+the exponential backoff, pauses the whole host in the shared host state, so every
+request to it (queued, new, from any source or worker) waits too. Each exchange has one
+deadline for connecting, the headers and the body (pipeline/fetch/deadline.py).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +26,8 @@ import tenacity
 from url_normalize import url_normalize
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
+from pipeline.fetch.context import FetchContext
+from pipeline.fetch.deadline import ExchangeDeadline, exchange_deadline
 from pipeline.fetch.netguard import (
     AddressPolicy,
     BlockedAddress,
@@ -30,7 +35,7 @@ from pipeline.fetch.netguard import (
     checked_address,
     guarded_session,
 )
-from pipeline.fetch.politeness import HostBusy, Politeness, RobotsAnswer, origin_of
+from pipeline.fetch.politeness import HostBusy, RobotsAnswer, origin_of
 from pipeline.fetch.sources_file import FetchOptions
 from pipeline.sources import parse_content_type
 
@@ -150,18 +155,18 @@ ROBOTS = _Kind("text/plain,*/*;q=0.5", page=False, robots=True)
 
 
 class WebClient:
-    """HTTP for one source: its options and address policy, the process-wide politeness."""
+    """HTTP for one source: its options and address policy, the run's shared host state."""
 
     def __init__(
         self,
         options: FetchOptions,
-        politeness: Politeness,
-        allow_private: bool = False,
+        context: FetchContext,
         on_robots_fetch: Callable[[FetchResult], None] | None = None,
     ) -> None:
         self.options = options
-        self.politeness = politeness
-        self.policy = AddressPolicy.build(allow_private, options.allow_networks)
+        self.context = context
+        self.politeness = context.politeness
+        self.policy = AddressPolicy.build(context.allow_private, options.allow_networks)
         self.session = guarded_session(self.policy)
         self.on_robots_fetch = on_robots_fetch  # robots.txt answers are archived like any response
 
@@ -231,18 +236,18 @@ class WebClient:
     def _with_retries(self, url: str, headers: dict[str, str], kind: _Kind, result: FetchResult) -> Exchange:
         """One hop, tried again with exponential backoff while its failure is transient."""
         options = self.options
-        retrying = tenacity.Retrying(
+        retrying = tenacity.Retrying(  # no wait of its own: the failed attempt paused the host
             retry=tenacity.retry_if_exception(lambda err: isinstance(err, _Failed) and err.transient),
             stop=tenacity.stop_after_attempt(options.retries + 1),
-            wait=tenacity.wait_exponential(multiplier=options.backoff, max=options.max_wait),
             reraise=True,
         )
+        hop_attempts = iter(range(1, options.retries + 2))
         last_response: list[Exchange] = []  # so a host that then stops answering still leaves its 5xx
 
         def attempt() -> Exchange:
             result.attempts += 1
             try:
-                return self._attempt(url, headers, kind)
+                return self._attempt(url, headers, kind, next(hop_attempts))
             except _Failed as failed:
                 if failed.exchange is not None:
                     last_response[:] = [failed.exchange]
@@ -252,31 +257,52 @@ class WebClient:
 
         return retrying(attempt)
 
-    def _attempt(self, url: str, headers: dict[str, str], kind: _Kind) -> Exchange:
+    def _attempt(self, url: str, headers: dict[str, str], kind: _Kind, attempt: int) -> Exchange:
         options, origin = self.options, origin_of(url)
-        interval = options.interval
-        if not kind.robots:  # Crawl-delay stretches the source's spacing, never shortens it
+        limits = self.context.limits(origin)
+        interval = max(options.interval, limits.interval)
+        if not kind.robots:  # Crawl-delay stretches the spacing, never shortens it
             interval = max(interval, float(self._robots(origin).crawl_delay(options.user_agent) or 0))
+        cap = min(options.max_concurrency, limits.max_concurrency)
         try:
-            with self.politeness.throttle.slot(origin, interval, options.max_concurrency, options.max_wait):
-                exchange = self._request(url, headers, kind)
+            with self.politeness.throttle.slot(origin, interval, cap, options.max_wait):
+                try:
+                    return self._checked(self._request(url, headers, kind))
+                except _Failed as failed:
+                    if failed.transient:  # paused before the slot is freed: no request slips in between
+                        retry_after = failed.exchange.header("Retry-After") if failed.exchange else None
+                        self._back_off(origin, attempt, retry_after_seconds(retry_after))
+                    raise
         except HostBusy as err:
             raise _Failed("rate_limited", str(err), transient=False) from None
+
+    @staticmethod
+    def _checked(exchange: Exchange) -> Exchange:
         if exchange.status == 429 or exchange.status >= 500:
-            wait = retry_after_seconds(exchange.header("Retry-After"))
-            if wait:
-                self.politeness.throttle.pause(origin, wait)
             raise _Failed(
                 f"http_{exchange.status}", f"HTTP {exchange.status}", transient=True, exchange=exchange
             )
         return exchange
 
+    def _back_off(self, origin: str, attempt: int, retry_after: float | None) -> None:
+        """Pause the whole host: for as long as it said (Retry-After), else exponentially longer
+        with each failed attempt (`backoff`, doubled, at most `max_wait`)."""
+        backoff = min(self.options.backoff * 2 ** (attempt - 1), self.options.max_wait)
+        self.politeness.throttle.pause(origin, retry_after if retry_after is not None else backoff)
+
     def _request(self, url: str, headers: dict[str, str], kind: _Kind) -> Exchange:
-        timeout = self.options.timeout
-        deadline = time.monotonic() + timeout
+        with exchange_deadline(self.options.timeout) as deadline:
+            response = self._send(url, headers, deadline)
+            with response:
+                return self._read(url, response, kind, deadline)
+
+    def _send(self, url: str, headers: dict[str, str], deadline: ExchangeDeadline) -> requests.Response:
+        """The request sent and the answer's headers read, within the exchange's deadline."""
+        timeout = deadline.seconds
         try:
-            response = self.session.get(
-                url, headers=headers, stream=True, allow_redirects=False, timeout=timeout
+            left = deadline.left  # for connecting and for the headers; the watchdog cuts at the deadline
+            return self.session.get(
+                url, headers=headers, stream=True, allow_redirects=False, timeout=(left, left)
             )
         except BlockedAddress as err:
             raise _Failed("blocked_address", str(err), transient=False) from None
@@ -287,13 +313,15 @@ class WebClient:
         except requests.exceptions.SSLError as err:
             raise _Failed("tls_error", str(err), transient=False) from None
         except requests.ConnectionError as err:
+            if deadline.expired:
+                raise _Failed("timeout", f"no answer within {timeout:g}s", transient=True) from None
             raise _Failed("connection_error", str(err), transient=True) from None
         except requests.RequestException as err:
             raise _Failed("bad_url", str(err), transient=False) from None
-        with response:
-            return self._read(url, response, kind, deadline)
 
-    def _read(self, url: str, response: requests.Response, kind: _Kind, deadline: float) -> Exchange:
+    def _read(
+        self, url: str, response: requests.Response, kind: _Kind, deadline: ExchangeDeadline
+    ) -> Exchange:
         fetched_at = datetime.now(UTC)
         status = response.status_code
         limit = min(self.options.max_bytes, ROBOTS_MAX_BYTES) if kind.robots else self.options.max_bytes
@@ -314,14 +342,14 @@ class WebClient:
                 body += chunk
                 if len(body) > limit:
                     raise _Failed("too_large", f"body is over the {limit} byte limit", transient=False)
-                if time.monotonic() > deadline:
-                    raise _Failed(
-                        "timeout", f"body not complete within {self.options.timeout:g}s", transient=True
-                    )
-        except ReadTimeoutError:
-            raise _Failed("timeout", f"body stalled for {self.options.timeout:g}s", transient=True) from None
-        except (ProtocolError, DecodeError, OSError) as err:
+        except (ReadTimeoutError, ProtocolError, DecodeError, OSError) as err:
+            if deadline.expired or isinstance(err, ReadTimeoutError):
+                raise _Failed(
+                    "timeout", f"exchange not complete within {deadline.seconds:g}s", transient=True
+                ) from None
             raise _Failed("connection_error", f"body broken off: {err}", transient=True) from None
+        if deadline.expired:  # the cut socket read as a clean end of the body
+            raise _Failed("timeout", f"exchange not complete within {deadline.seconds:g}s", transient=True)
         headers = [(str(k), str(v)) for k, v in response.raw.headers.items()]
         return Exchange(url, status, response.reason or "", headers, bytes(body), fetched_at)
 

@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
-from pipeline.fetch.archive import DISCOVERY_AREA, WarcArchive
+from pipeline import layout
+from pipeline.fetch.archive import WarcArchive
 from pipeline.fetch.client import WebClient, normalize_url
-from pipeline.fetch.politeness import Politeness
+from pipeline.fetch.context import FetchContext
 from pipeline.fetch.sources_file import Source
 from pipeline.fetch.state import load_state
 from pipeline.fetch.summary import FetchSummary
@@ -164,25 +165,15 @@ def _newest_first(pages: list[tuple[str, str]]) -> list[str]:
     return list(dict.fromkeys(normalize_url(url) or url for url, _ in ordered))
 
 
-def discover(
-    source: Source,
-    store: Store,
-    run_id: str,
-    *,
-    reprocess: bool = False,
-    allow_private: bool = False,
-    politeness: Politeness | None = None,
-) -> Discovery:
+def discover(source: Source, context: FetchContext) -> Discovery:
     """The page URLs a source lists now. Feed and sitemap answers are archived under discovery/."""
     started = time.monotonic()
     if source.kind == "urls":
         urls = _newest_first([(url, "") for url in source.urls])
         return Discovery(urls, FetchSummary(discovered=len(urls)))
-    with WarcArchive(store, DISCOVERY_AREA, run_id, source.name) as archive:
-        client = WebClient(
-            source.options, politeness or Politeness(), allow_private, on_robots_fetch=archive.add
-        )
-        reader = _DocumentReader(client, store, archive, reprocess)
+    with WarcArchive(context.store, layout.DISCOVERY_AREA, context.run_id, source.name) as archive:
+        client = WebClient(source.options, context, on_robots_fetch=archive.add)
+        reader = _DocumentReader(client, context.store, archive, context.reprocess)
         if source.kind == "feed":
             pages = [
                 page

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from pipeline.fetch import deadline
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -28,6 +30,50 @@ class BlockedAddress(Exception):
 
 class UnresolvableHost(requests.ConnectionError):
     """DNS gave no address for the host."""
+
+
+# IPv6 ranges that carry an IPv4 address or lead somewhere else than the address says.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix: the last 32 bits are IPv4
+NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215 local-use prefix: a private translator
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # RFC 4291, deprecated: ::a.b.c.d
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Address] | None:
+    """The IPv4 address an IPv6 address stands for, with the name of the form, if it is one.
+
+    A connection to one of these reaches (through a translator or relay) the IPv4 address
+    inside, so that address is what the policy must judge.
+    """
+    if address.ipv4_mapped is not None:
+        return "IPv4-mapped", address.ipv4_mapped
+    if address in NAT64:
+        return "NAT64", ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return "6to4", address.sixtofour
+    return None
+
+
+def _special_ipv6(address: ipaddress.IPv6Address) -> str | None:
+    """Why an IPv6 form is refused whatever it embeds: tunnels and ranges no public server uses."""
+    if address in NAT64_LOCAL:
+        return "a local-use NAT64 address (64:ff9b:1::/48)"
+    if address.teredo is not None:
+        return "a Teredo tunnel address (2001::/32)"
+    if address.is_site_local:
+        return "a site-local address (fec0::/10)"
+    if address in IPV4_COMPATIBLE and not (address.is_unspecified or address.is_loopback):
+        return "an IPv4-compatible address (::a.b.c.d, deprecated)"
+    return None
+
+
+def _not_public(address: IPAddress) -> str | None:
+    """Why an address is not a public unicast one, from ipaddress's properties."""
+    for kind in ("unspecified", "loopback", "link_local", "multicast", "private", "reserved"):
+        if getattr(address, f"is_{kind}"):
+            return f"a {kind.replace('_', '-')} address"
+    if not address.is_global:
+        return "not a globally reachable address"
+    return None
 
 
 @dataclass(frozen=True)
@@ -41,12 +87,27 @@ class AddressPolicy:
     def build(cls, allow_private: bool, networks: tuple[str, ...] = ()) -> AddressPolicy:
         return cls(allow_private, tuple(ipaddress.ip_network(n, strict=False) for n in networks))
 
-    def permits(self, address: IPAddress) -> bool:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    def refusal(self, address: IPAddress) -> str | None:
+        """Why the policy refuses `address`, or None when it may be contacted.
+
+        IPv6 forms that embed an IPv4 address (IPv4-mapped, NAT64, 6to4) are judged by the
+        IPv4 address inside; tunnel and obsolete forms are refused outright.
+        """
         if self.allow_private or any(address in network for network in self.allowed_networks):
-            return True
-        return address.is_global and not address.is_multicast
+            return None
+        if isinstance(address, ipaddress.IPv6Address):
+            special = _special_ipv6(address)
+            if special is not None:
+                return special
+            embedded = embedded_ipv4(address)
+            if embedded is not None:
+                form, inner = embedded
+                why = self.refusal(inner)
+                return None if why is None else f"the {form} form of {inner}, {why}"
+        return _not_public(address)
+
+    def permits(self, address: IPAddress) -> bool:
+        return self.refusal(address) is None
 
 
 def checked_address(host: str, port: int, policy: AddressPolicy) -> str:
@@ -56,11 +117,11 @@ def checked_address(host: str, port: int, policy: AddressPolicy) -> str:
     except (socket.gaierror, UnicodeError) as err:
         raise UnresolvableHost(f"cannot resolve {host!r}: {err}") from err
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in answers))
-    refused = [str(a) for a in addresses if not policy.permits(a)]
+    refused = [f"{a} ({why})" for a in addresses if (why := policy.refusal(a)) is not None]
     if refused:
         raise BlockedAddress(
-            f"{host} resolves to {', '.join(refused)}: private, loopback, link-local or reserved addresses "
-            "are refused (allow them with --allow-private or the source's allow_networks)"
+            f"{host} resolves to {', '.join(refused)}: only public addresses are contacted "
+            "(allow others with --allow-private or the source's allow_networks)"
         )
     return str(addresses[0])
 
@@ -71,6 +132,10 @@ class GuardedAdapter(HTTPAdapter):
     def __init__(self, policy: AddressPolicy, pool_maxsize: int) -> None:
         self.policy = policy
         super().__init__(pool_maxsize=pool_maxsize, max_retries=0)
+
+    def init_poolmanager(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().init_poolmanager(*args, **kwargs)
+        deadline.install(self.poolmanager)  # each exchange's connections obey its one deadline
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)

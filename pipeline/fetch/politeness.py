@@ -4,8 +4,8 @@ One `Politeness` is shared by everything fetching in a process, so two sources o
 same host still share that host's budget. Hosts are identified by origin
 (scheme://host:port), the unit robots.txt applies to.
 
-The budget lives in process memory by default. `open_politeness(redis_url)` keeps it in
-Redis instead (pipeline/fetch/shared_state.py), so that many processes and machines (mapped
+The budget lives in process memory by default. `open_politeness(redis_url)` (in
+pipeline/fetch/shared_state.py) keeps it in Redis instead, so that many processes and machines (mapped
 Airflow tasks, Celery workers) share each host's spacing, cap and robots.txt. The fetch
 code sees the same `HostThrottle` and `RobotsCache` interface either way.
 """
@@ -16,7 +16,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
@@ -38,57 +38,81 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
-class HostThrottle(ABC):
-    """Spaces the requests to each host and caps how many are in flight.
+SLOT_POLL_SECONDS = 0.02  # how often a request whose host has all slots taken asks again
 
-    Subclasses say where the state lives; the order of the steps is the same for all.
+
+@dataclass(frozen=True)
+class Turn:
+    """A host's answer to "may I start now?": a slot token, or else how long to wait.
+
+    No token and no wait means every slot is taken: ask again shortly.
+    """
+
+    token: str | None = None
+    wait: float = 0.0
+
+
+class HostThrottle(ABC):
+    """Spaces the requests to each host, caps how many are in flight, and holds the host when asked.
+
+    A host's state (when its next request may start, which a Retry-After or a backoff pushes
+    later, and its requests in flight) governs every request to it: a request asks to start
+    now, and if it may not, it waits and asks again, so a pause set while it waited holds it
+    too. Subclasses say where the state lives; the steps are the same for all.
     """
 
     @contextmanager
     def slot(self, origin: str, interval: float, max_concurrency: int, max_wait: float) -> Iterator[None]:
-        """Hold one of the host's request slots, starting no sooner than its spacing allows."""
-        with self._in_flight(origin, max_concurrency):
-            wait = self._reserve_start(origin, interval, max_wait)
-            if wait > max_wait:
-                raise HostBusy(f"{origin} asked to wait {wait:.0f}s, more than max_wait {max_wait:.0f}s")
-            time.sleep(wait)
-            yield
+        """Hold one of the host's request slots, started no sooner than its state allows.
 
-    @abstractmethod
-    def _in_flight(self, origin: str, max_concurrency: int) -> AbstractContextManager[None]:
-        """Held while one request to the host is in flight; blocks while `max_concurrency` are."""
-
-    @abstractmethod
-    def _reserve_start(self, origin: str, interval: float, max_wait: float) -> float:
-        """Seconds until this request may start; the next one is pushed `interval` after it.
-
-        A wait over `max_wait` is returned without reserving anything.
+        Raises HostBusy when the host's next start is more than `max_wait` away.
         """
+        while (turn := self._try_start(origin, interval, max_concurrency)).token is None:
+            if turn.wait > max_wait:
+                raise HostBusy(f"{origin} asked to wait {turn.wait:.0f}s, more than max_wait {max_wait:.0f}s")
+            time.sleep(turn.wait or SLOT_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            self._release(origin, turn.token)
+
+    @abstractmethod
+    def _try_start(self, origin: str, interval: float, max_concurrency: int) -> Turn:
+        """Start a request now if the host allows it (a slot token; its next start is pushed
+        `interval` later); else, taking nothing, how long until its next start."""
+
+    @abstractmethod
+    def _release(self, origin: str, token: str) -> None:
+        """Give back the slot a request held."""
 
     @abstractmethod
     def pause(self, origin: str, seconds: float) -> None:
-        """No request to the host before `seconds` from now (the host said Retry-After)."""
+        """No request to the host before `seconds` from now (Retry-After, or a backoff after errors)."""
 
 
 class LocalThrottle(HostThrottle):
-    """The host budget in this process's memory, shared by its threads."""
+    """The host state in this process's memory, shared by its threads."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._next_start: dict[str, float] = {}
-        self._semaphores: dict[str, threading.BoundedSemaphore] = {}
+        self._in_flight: dict[str, int] = {}
 
-    def _in_flight(self, origin: str, max_concurrency: int) -> threading.BoundedSemaphore:
-        with self._lock:  # the first caller's cap holds for the host
-            return self._semaphores.setdefault(origin, threading.BoundedSemaphore(max_concurrency))
-
-    def _reserve_start(self, origin: str, interval: float, max_wait: float) -> float:
+    def _try_start(self, origin: str, interval: float, max_concurrency: int) -> Turn:
         with self._lock:
             now = time.monotonic()
-            start = max(now, self._next_start.get(origin, now))
-            if start - now <= max_wait:
-                self._next_start[origin] = start + interval
-            return start - now
+            wait = self._next_start.get(origin, now) - now
+            if wait > 0:
+                return Turn(wait=wait)
+            if self._in_flight.get(origin, 0) >= max_concurrency:
+                return Turn()
+            self._in_flight[origin] = self._in_flight.get(origin, 0) + 1
+            self._next_start[origin] = now + interval
+            return Turn(token=origin)
+
+    def _release(self, origin: str, token: str) -> None:
+        with self._lock:
+            self._in_flight[origin] -= 1
 
     def pause(self, origin: str, seconds: float) -> None:
         with self._lock:
@@ -143,14 +167,3 @@ class Politeness:
     throttle: HostThrottle = field(default_factory=LocalThrottle)
     robots: RobotsCache = field(default_factory=RobotsCache)
 
-
-def open_politeness(redis_url: str | None = None) -> Politeness:
-    """In-process politeness, or with `redis_url` one shared through that Redis database.
-
-    Raises `SharedStateError` (a ConnectionError) when Redis cannot be reached, before any fetching.
-    """
-    if not redis_url:
-        return Politeness()
-    from pipeline.fetch.shared_state import redis_politeness
-
-    return redis_politeness(redis_url)

@@ -1,9 +1,12 @@
 """Fetching pages: `fetch_urls` for one source's URLs, `fetch_sources` for a whole sources file.
 
-Pages are fetched by lanes: each host gets up to `max_concurrency` lanes draining its
-queue in order, so one slow or rate-limited host never holds up the others' threads.
-A page URL already fetched by an earlier run is skipped without a request (unless
-reprocessing); `max_pages` counts only the pages actually requested.
+Both plan first (pipeline/fetch/plan.py: one request per URL whatever lists it, caps that do
+not depend on the sources' order), then run the plan by host lanes: each host gets as many
+lanes as its concurrency cap allows, each lane drains the host's queue in order, and
+every request asks the host's shared state (pipeline/fetch/politeness.py) for its turn.
+So one slow or paused host never holds up the others, and a host's pause (Retry-After,
+backoff) holds every request to it that is still to go out. Every answer is archived
+under its source's name.
 """
 
 from __future__ import annotations
@@ -11,37 +14,27 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from itertools import chain
+from functools import partial
+from itertools import zip_longest
 
-from pipeline.fetch.archive import DISCOVERY_AREA, PAGES_AREA, WarcArchive
-from pipeline.fetch.client import FetchResult, WebClient, normalize_url
+from pipeline import layout
+from pipeline.fetch.archive import WarcArchive
+from pipeline.fetch.client import FetchResult, WebClient
+from pipeline.fetch.context import FetchContext
 from pipeline.fetch.discover import discover
-from pipeline.fetch.politeness import Politeness, origin_of
+from pipeline.fetch.pending import mark_pending
+from pipeline.fetch.plan import BAD_URLS, Listing, Plan, plan_pages
+from pipeline.fetch.politeness import origin_of
 from pipeline.fetch.sources_file import Source
-from pipeline.fetch.state import load_state
 from pipeline.fetch.summary import FetchSummary
 from pipeline.records import utc_iso
-from pipeline.store import Store
 
-MAX_LANES = 16  # threads per source; lanes beyond this wait for a free thread
-MAX_PARALLEL_SOURCES = 8
-
-
-class _Budget:
-    """How many more pages a source may request in this run (shared by its lanes)."""
-
-    def __init__(self, pages: int) -> None:
-        self._left, self._lock = pages, threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            if self._left <= 0:
-                return False
-            self._left -= 1
-            return True
+MAX_LANES = 256  # pages in flight at once across all hosts (threads, mostly waiting for their host's turn)
+MAX_PARALLEL_SOURCES = 8  # sources discovered at once
 
 
 def _page_states(result: FetchResult, run_id: str) -> dict[str, dict]:
@@ -59,125 +52,118 @@ def _page_states(result: FetchResult, run_id: str) -> dict[str, dict]:
 
 
 @dataclass
-class _PageFetcher:
-    """What every lane of one source shares."""
+class _SourcePages:
+    """One source's client and archives: its pages under raw/, robots.txt answers under discovery/."""
 
     client: WebClient
-    store: Store
-    archive: WarcArchive
-    budget: _Budget
-    run_id: str
-    reprocess: bool
+    pages: WarcArchive
+    robots: WarcArchive
 
-    def fetch(self, url: str) -> str:
-        """Fetch and archive one page URL, unless it is known or over budget; returns the outcome."""
-        if not self.reprocess and load_state(self.store, url) is not None:
-            return "skipped_seen"
-        if not self.budget.take():
-            return "over_limit"
+    def fetch(self, url: str, run_id: str) -> str:
+        """Fetch and archive one page URL; returns its outcome."""
         result = self.client.get(url, page=True)
-        self.archive.add(result, _page_states(result, self.run_id))
+        self.pages.add(result, _page_states(result, run_id))
         return result.outcome
 
 
-def _lanes(urls: list[str], max_concurrency: int) -> list[deque[str]]:
-    """One queue per host, listed once per lane that drains it."""
-    queues: dict[str, deque[str]] = {}
-    for url in urls:
-        queues.setdefault(origin_of(url), deque()).append(url)
-    return [queue for queue in queues.values() for _ in range(min(max_concurrency, len(queue)))]
+@contextmanager
+def _source_pages(sources: list[Source], context: FetchContext) -> Iterator[dict[str, _SourcePages]]:
+    """Clients and archives per source name; the archives' last parts are stored on leaving."""
+    on_stored = partial(mark_pending, context.store) if context.mark_pending else None
+    with ExitStack() as stack:
+        opened = {}
+        for source in sources:
+            pages = stack.enter_context(
+                WarcArchive(context.store, layout.PAGES_AREA, context.run_id, source.name, on_stored)
+            )
+            robots = stack.enter_context(
+                WarcArchive(context.store, layout.DISCOVERY_AREA, context.run_id, source.name)
+            )
+            opened[source.name] = _SourcePages(WebClient(source.options, context, robots.add), pages, robots)
+        yield opened
 
 
-def fetch_urls(
-    source: Source,
-    urls: list[str],
-    store: Store,
-    run_id: str,
-    *,
-    reprocess: bool = False,
-    allow_private: bool = False,
-    politeness: Politeness | None = None,
-    on_page: Callable[[], None] | None = None,
-) -> FetchSummary:
+class _Tally:
+    """The page outcomes of a run as they come, for the summary and the progress display."""
+
+    def __init__(self, context: FetchContext) -> None:
+        self.summary, self.progress = FetchSummary(), context.progress
+        self._lock = threading.Lock()
+
+    def add(self, origin: str, outcome: str) -> None:
+        with self._lock:
+            self.summary.count(outcome, origin=origin)
+        self.progress.page_done(origin, outcome)
+
+
+def _lanes(plan: Plan) -> list[str]:
+    """Host origins, one per lane: every host's first lane, then every second lane, and so on."""
+    per_host = [
+        [origin] * min(plan.limits[origin].max_concurrency, len(requests))
+        for origin, requests in plan.requests.items()
+    ]
+    return [origin for rank in zip_longest(*per_host) for origin in rank if origin is not None]
+
+
+def _run_plan(plan: Plan, sources: dict[str, _SourcePages], context: FetchContext, tally: _Tally) -> None:
+    for _, url, outcome in plan.settled:
+        tally.add(origin_of(url), outcome)
+    for source, url in plan.bad_urls:
+        sources[source.name].pages.add(FetchResult(url).fail("bad_url", "not an absolute http(s) URL"))
+        tally.add(BAD_URLS, "bad_url")
+    queues = {origin: deque(requests) for origin, requests in plan.requests.items()}
+
+    def drain(origin: str) -> None:
+        queue = queues[origin]
+        while True:
+            try:
+                source, url = queue.popleft()
+            except IndexError:  # another lane of the host took the last one
+                return
+            tally.add(origin, sources[source.name].fetch(url, context.run_id))
+
+    lanes = _lanes(plan)
+    with ThreadPoolExecutor(max_workers=max(1, min(MAX_LANES, len(lanes)))) as pool:
+        list(pool.map(drain, lanes))
+
+
+def _fetch_listings(listings: list[Listing], context: FetchContext) -> tuple[Plan, FetchSummary]:
+    """Plan the listed pages, fetch them, archive every answer; the plan and the pages' summary."""
+    started = time.monotonic()
+    plan = plan_pages(listings, context)
+    context.host_limits.update(plan.limits)
+    context.progress.planned(plan.pages_per_host())
+    tally = _Tally(context)
+    with _source_pages([listing.source for listing in listings], context) as sources:
+        _run_plan(plan, sources, context, tally)
+    summary = tally.summary
+    summary.warc_keys = sorted(key for source in sources.values() for key in source.pages.keys)
+    summary.discovery_warc_keys = sorted(key for source in sources.values() for key in source.robots.keys)
+    summary.seconds = round(time.monotonic() - started, 3)
+    return plan, summary
+
+
+def fetch_urls(source: Source, urls: list[str], context: FetchContext) -> FetchSummary:
     """Fetch one source's page URLs politely, archiving every answer under raw/.
 
-    `on_page` is called after each URL is dealt with (fetched, skipped or failed).
+    The summary counts outcomes only; `discover` counted the URLs (so the two merge).
+    """
+    return _fetch_listings([Listing(source, urls)], context)[1]
+
+
+def fetch_sources(sources: list[Source], context: FetchContext) -> FetchSummary:
+    """Discover every source (several at once), then fetch all their pages as one plan.
+
+    A URL listed by several sources is fetched once; every host's state is shared by all.
     """
     started = time.monotonic()
-    normalized = {url: normalize_url(url) for url in urls}
-    with (
-        WarcArchive(store, PAGES_AREA, run_id, source.name) as pages,
-        WarcArchive(store, DISCOVERY_AREA, run_id, source.name) as robots,
-    ):
-        client = WebClient(
-            source.options, politeness or Politeness(), allow_private, on_robots_fetch=robots.add
-        )
-        fetcher = _PageFetcher(client, store, pages, _Budget(source.options.max_pages), run_id, reprocess)
-        outcomes = []
-        for url in sorted(url for url, norm in normalized.items() if norm is None):
-            pages.add(FetchResult(url).fail("bad_url", "not an absolute http(s) URL"))
-            outcomes.append("bad_url")
-
-        def drain(queue: deque[str]) -> list[str]:
-            done = []
-            while queue:
-                try:
-                    url = queue.popleft()
-                except IndexError:  # another lane of the host took the last one
-                    break
-                done.append(fetcher.fetch(url))
-                if on_page is not None:
-                    on_page()
-            return done
-
-        valid = list(dict.fromkeys(norm for norm in normalized.values() if norm))
-        lanes = _lanes(valid, source.options.max_concurrency)
-        with ThreadPoolExecutor(max_workers=max(1, min(MAX_LANES, len(lanes)))) as pool:
-            outcomes.extend(chain.from_iterable(pool.map(drain, lanes)))
-    summary = FetchSummary(warc_keys=list(pages.keys), discovery_warc_keys=list(robots.keys))
-    for outcome in outcomes:
-        summary.count(outcome)
-    summary.seconds = round(time.monotonic() - started, 3)
-    return summary
-
-
-def fetch_sources(
-    sources: list[Source],
-    store: Store,
-    run_id: str,
-    *,
-    reprocess: bool = False,
-    allow_private: bool = False,
-    politeness: Politeness | None = None,
-    on_page: Callable[[], None] | None = None,
-) -> FetchSummary:
-    """Discover and fetch every source, several at once, sharing one politeness budget per host.
-
-    `politeness` (see `open_politeness`) is in-process unless given, e.g. shared through Redis.
-    """
-    started = time.monotonic()
-    politeness = politeness or Politeness()
-
-    def one(source: Source) -> FetchSummary:
-        found = discover(
-            source, store, run_id, reprocess=reprocess, allow_private=allow_private, politeness=politeness
-        )
-        fetched = fetch_urls(
-            source,
-            found.urls,
-            store,
-            run_id,
-            reprocess=reprocess,
-            allow_private=allow_private,
-            politeness=politeness,
-            on_page=on_page,
-        )
-        return found.summary.merge(fetched)
-
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL_SOURCES, len(sources)))) as pool:
-        summaries = list(pool.map(one, sources))
-    total = FetchSummary()
-    for summary in summaries:
-        total = total.merge(summary)
+        found = list(pool.map(lambda source: discover(source, context), sources))
+    plan, total = _fetch_listings(
+        [Listing(source, discovery.urls) for source, discovery in zip(sources, found, strict=True)], context
+    )
+    for discovery in found:
+        total = total.merge(discovery.summary)
+    total.discovered = plan.discovered  # each URL once, however many sources listed it
     total.seconds = round(time.monotonic() - started, 3)
     return total

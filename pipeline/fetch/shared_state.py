@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -32,13 +31,13 @@ from pipeline.fetch.politeness import (
     RobotsAnswer,
     RobotsCache,
     SharedStateError,
+    Turn,
 )
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "news:host:"
 SLOT_LEASE_SECONDS = 30.0  # how long a crashed worker's slot stays taken; renewed every third of it
-SLOT_POLL_SECONDS = 0.05  # how often a request waiting for a free slot asks again
 NEXT_START_GRACE_MS = 60_000  # the spacing key outlives the reservation it holds by this much
 ROBOTS_TTL_SECONDS = 3600  # an answered robots.txt (2xx, 4xx) is reused for an hour (RFC 9309: at most 24 h)
 ROBOTS_RETRY_SECONDS = 300  # an unreachable one (5xx, no answer) is asked again after 5 minutes
@@ -48,17 +47,23 @@ _NOW_MS = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 """
-# KEYS[1] next-start key; ARGV interval ms, max wait ms. Returns the wait in ms; reserves only if <= max wait.
-_RESERVE_START = (
+# KEYS next-start key, slots key; ARGV token, cap, lease ms, interval ms, grace ms. Returns the ms to
+# wait for the host's next start (> 0), -1 when every slot is taken, or 0 when the slot is taken now.
+_TRY_START = (
     _NOW_MS
     + """
-local start = math.max(now, tonumber(redis.call('GET', KEYS[1]) or 0))
-local wait = start - now
-if wait <= tonumber(ARGV[2]) then
-  local next_start = start + tonumber(ARGV[1])
-  redis.call('SET', KEYS[1], next_start, 'PX', next_start - now + tonumber(ARGV[3]))
+local start = tonumber(redis.call('GET', KEYS[1]) or 0)
+if start > now then
+  return start - now
 end
-return wait
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then
+  return -1
+end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[3]))
+redis.call('SET', KEYS[1], now + tonumber(ARGV[4]), 'PX', tonumber(ARGV[4]) + tonumber(ARGV[5]))
+return 0
 """
 )
 # KEYS[1] next-start key; ARGV pause ms. Pushes the next start to now + pause, never earlier.
@@ -69,19 +74,6 @@ local resume = now + tonumber(ARGV[1])
 if resume > tonumber(redis.call('GET', KEYS[1]) or 0) then
   redis.call('SET', KEYS[1], resume, 'PX', tonumber(ARGV[1]) + tonumber(ARGV[2]))
 end
-"""
-)
-# KEYS[1] slots key; ARGV token, cap, lease ms. Drops expired leases, then takes a slot if one is free.
-_ACQUIRE_SLOT = (
-    _NOW_MS
-    + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  return 0
-end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
-return 1
 """
 )
 # KEYS[1] slots key; ARGV token, lease ms. Extends a lease still held; returns 0 if it was lost.
@@ -129,31 +121,36 @@ class RedisThrottle(HostThrottle):
     def __init__(self, state: RedisState, lease: float = SLOT_LEASE_SECONDS) -> None:
         self.state, self.lease = state, lease
         client = state.client
-        self._reserve = client.register_script(_RESERVE_START)
+        self._start = client.register_script(_TRY_START)
         self._pause = client.register_script(_PAUSE)
-        self._acquire = client.register_script(_ACQUIRE_SLOT)
         self._renew = client.register_script(_RENEW_SLOT)
+        self._renewers: dict[str, tuple[threading.Event, threading.Thread]] = {}  # token -> lease keeper
 
-    @contextmanager
-    def _in_flight(self, origin: str, max_concurrency: int) -> Iterator[None]:
-        key, token, lease_ms = host_key(origin, "slots"), uuid.uuid4().hex, _ms(self.lease)
-        while True:
-            with self.state.errors():
-                if self._acquire(keys=[key], args=[token, max_concurrency, lease_ms]):
-                    break
-            time.sleep(SLOT_POLL_SECONDS)
+    def _try_start(self, origin: str, interval: float, max_concurrency: int) -> Turn:
+        slots, token = host_key(origin, "slots"), uuid.uuid4().hex
+        with self.state.errors():
+            answer = int(
+                self._start(
+                    keys=[host_key(origin, "next"), slots],
+                    args=[token, max_concurrency, _ms(self.lease), _ms(interval), NEXT_START_GRACE_MS],
+                )
+            )
+        if answer != 0:
+            return Turn(wait=max(0, answer) / 1000)
         released = threading.Event()
         renewer = threading.Thread(
-            target=self._renew_until, args=(key, token, released), name=f"lease {origin}", daemon=True
+            target=self._renew_until, args=(slots, token, released), name=f"lease {origin}", daemon=True
         )
         renewer.start()
-        try:
-            yield
-        finally:
-            released.set()
-            renewer.join()
-            with self.state.errors():
-                self.state.client.zrem(key, token)
+        self._renewers[token] = (released, renewer)
+        return Turn(token=token)
+
+    def _release(self, origin: str, token: str) -> None:
+        released, renewer = self._renewers.pop(token)
+        released.set()
+        renewer.join()
+        with self.state.errors():
+            self.state.client.zrem(host_key(origin, "slots"), token)
 
     def _renew_until(self, key: str, token: str, released: threading.Event) -> None:
         """Keeps a slot's lease alive while its request runs (a crash stops this, and the lease lapses)."""
@@ -166,13 +163,6 @@ class RedisThrottle(HostThrottle):
             if not held:
                 log.warning("request slot in %s lapsed before its request ended", key)
                 return
-
-    def _reserve_start(self, origin: str, interval: float, max_wait: float) -> float:
-        with self.state.errors():
-            wait_ms = self._reserve(
-                keys=[host_key(origin, "next")], args=[_ms(interval), _ms(max_wait), NEXT_START_GRACE_MS]
-            )
-        return int(wait_ms) / 1000
 
     def pause(self, origin: str, seconds: float) -> None:
         with self.state.errors():
@@ -239,3 +229,13 @@ def redis_politeness(redis_url: str, lease: float = SLOT_LEASE_SECONDS) -> Polit
     with state.errors():
         client.ping()
     return Politeness(RedisThrottle(state, lease), RedisRobotsCache(state))
+
+
+def open_politeness(redis_url: str | None = None) -> Politeness:
+    """In-process politeness, or with `redis_url` one shared through that Redis database.
+
+    Raises `SharedStateError` (a ConnectionError) when Redis cannot be reached, before any fetching.
+    """
+    if not redis_url:
+        return Politeness()
+    return redis_politeness(redis_url)

@@ -10,29 +10,19 @@ so a 304 answer still yields its links.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from typing import Any
-from urllib.parse import urlsplit
 
+from pipeline import layout
 from pipeline.store import Store
-
-STATE_PREFIX = "fetch-state"
-
-
-def state_key(url: str) -> str:
-    parts = urlsplit(url)
-    host = re.sub(r"[^A-Za-z0-9.-]", "_", parts.netloc.rpartition("@")[2]) or "_"
-    return f"{STATE_PREFIX}/{host}/{hashlib.sha256(url.encode()).hexdigest()[:32]}.json"
 
 
 def load_state(store: Store, url: str) -> dict[str, Any] | None:
     try:
-        return json.loads(store.get(state_key(url)))
+        return json.loads(store.get(layout.fetch_state_key(url)))
     except KeyError:
         return None
 
 
 def save_state(store: Store, url: str, state: dict[str, Any]) -> None:
-    store.put(state_key(url), json.dumps({"url": url, **state}, sort_keys=True).encode())
+    store.put(layout.fetch_state_key(url), json.dumps({"url": url, **state}, sort_keys=True).encode())

@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pipeline.fetch.progress import group_of
+
 # Outcomes with their own counter; any other outcome is a failure reason.
 COUNTED = ("fetched", "not_modified", "skipped_robots", "skipped_seen", "over_limit")
 
@@ -25,14 +27,19 @@ class FetchSummary:
     warc_keys: list[str] = field(default_factory=list)  # page archives in the store, for ingest
     discovery_warc_keys: list[str] = field(default_factory=list)  # robots.txt, feed and sitemap archives
     seconds: float = 0.0
+    hosts: dict[str, dict[str, int]] = field(default_factory=dict)  # origin -> outcome group -> pages
 
-    def count(self, outcome: str, document: bool = False) -> None:
+    def count(self, outcome: str, document: bool = False, origin: str | None = None) -> None:
+        """Count one outcome; a page's `origin` also counts it under its host, by group."""
         if document and outcome == "fetched":
             self.documents += 1
         elif outcome in COUNTED:
             setattr(self, outcome, getattr(self, outcome) + 1)
         else:
             self.failed[outcome] = self.failed.get(outcome, 0) + 1
+        if origin is not None:
+            groups = self.hosts.setdefault(origin, {})
+            groups[group_of(outcome)] = groups.get(group_of(outcome), 0) + 1
 
     def merge(self, other: FetchSummary) -> FetchSummary:
         """Both summaries added up; seconds is the longer one, as the parts ran side by side."""
@@ -45,6 +52,10 @@ class FetchSummary:
             warc_keys=sorted(set(self.warc_keys) | set(other.warc_keys)),
             discovery_warc_keys=sorted(set(self.discovery_warc_keys) | set(other.discovery_warc_keys)),
             seconds=max(self.seconds, other.seconds),
+            hosts={
+                origin: dict(Counter(self.hosts.get(origin, {})) + Counter(other.hosts.get(origin, {})))
+                for origin in sorted(self.hosts.keys() | other.hosts.keys())
+            },
         )
 
     @property

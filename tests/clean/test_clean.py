@@ -156,3 +156,22 @@ def test_the_source_of_a_local_page_is_its_declared_site_if_any() -> None:
     assert isinstance(text, Document) and text.source == "file"
     bucket = extract(page("\n".join(PARAGRAPHS), url="s3://landing/a.txt", content_type="text/plain"), CONFIG)
     assert isinstance(bucket, Document) and bucket.source == "landing"
+
+
+# --- decoding the way browsers do ---------------------------------------------------------------
+
+
+def raw(content: bytes, charset: str | None = None, content_type: str = "text/html") -> RawPage:
+    return RawPage("https://site.example/news/budget", content, content_type, FETCHED, charset=charset)
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32", "utf-32-be"])
+def test_utf16_and_utf32_pages_with_a_bom_are_articles_not_binary(codec: str) -> None:
+    bom = {"utf-16": "", "utf-32": ""}.get(codec, "\ufeff")  # Python's utf-16/32 write their own BOM
+    [doc] = clean(raw((bom + ARTICLE.replace("debate", "débat")).encode(codec)))
+    assert isinstance(doc, Document) and "long débat about" in doc.text
+
+
+def test_a_charset_browsers_refuse_to_decode_is_rejected() -> None:
+    [rejection] = clean(raw(b"<p>\x1b$)C text</p>", charset="iso-2022-kr"))
+    assert isinstance(rejection, Rejection) and rejection.reason == "encoding"

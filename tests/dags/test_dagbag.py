@@ -25,6 +25,7 @@ def test_ingest_runs_over_data_intervals_one_at_a_time(dagbag) -> None:
     assert [task.task_id for task in dag.topological_sort()] == [
         "list_sources",
         "discover_source",
+        "share_pages",
         "fetch_source",
         "find_inputs",
         "extract_shard",

@@ -44,7 +44,7 @@ def test_run_ingests_its_interval_and_reruns_add_nothing(fresh_dag, landed: str,
     assert first.state == "success"
     states = {(ti.task_id, ti.map_index): ti.state for ti in first.get_task_instances()}
     # No sources file is configured: the fetch tasks map to nothing, the landing is ingested.
-    fetching = {"discover_source", "fetch_source"}
+    fetching = {"discover_source", "share_pages", "fetch_source"}
     assert {state for (task_id, _), state in states.items() if task_id in fetching} == {"skipped"}
     assert {state for (task_id, _), state in states.items() if task_id not in fetching} == {"success"}
     # Five files in the default four shards: four mapped extract_shard instances.
@@ -90,6 +90,7 @@ def test_interval_with_nothing_landed_is_skipped(fresh_dag, landed: str, s3) -> 
     assert states == {
         "list_sources": "success",
         "discover_source": "skipped",
+        "share_pages": "skipped",
         "fetch_source": "skipped",
         "find_inputs": "success",
         "extract_shard": "skipped",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.dags.checks import LANDING, SEEDS, bucket_objects, corpus_events
-from tests.fetch.site import QUICK_OPTIONS, REJECTED_REASONS, FixtureSite, sources_yaml
+from tests.fetch.site import LINEAGE_REASONS, QUICK_OPTIONS, FixtureSite, sources_yaml
 
 # dag.test(logical_date=06:00) runs the interval 05:00-06:00, as the scheduler would.
 LOGICAL_DATE = datetime(2026, 11, 22, 6, tzinfo=UTC)
@@ -100,7 +100,7 @@ def test_sources_are_fetched_by_mapped_tasks_and_ingested_once(
     rejected = [
         (row["url"].removeprefix(site.url), row["reason"]) for row in lineage if row["status"] == "rejected"
     ]
-    assert sorted(rejected) == sorted(REJECTED_REASONS.items())
+    assert sorted(rejected) == sorted(LINEAGE_REASONS.items())
     assert [event["run_id"] for event in corpus_events(first)] == [PIPELINE_RUN]
     assert corpus_events(first)[0]["duplicates"] == 1
     after_first, hits_after_first = bucket_objects(s3, corpus_bucket), site.hits.copy()

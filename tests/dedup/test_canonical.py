@@ -17,6 +17,7 @@ from pipeline.dedup import (
     Text,
     publication_window,
 )
+from pipeline.records import Document
 from pipeline.runner import ingest
 from pipeline.shingles import shingle_batch
 from pipeline.store import LocalStore, Store
@@ -200,6 +201,54 @@ def test_a_later_or_refetched_page_leaves_the_stored_canonical_alone() -> None:
     assert (later_decision.status, later_decision.canonical_url) == ("duplicate", stored.canonical_url)
     assert (again_decision.status, again_decision.story_id) == ("canonical", "s_stored")
     assert dedup.superseded == [] and dedup.changed == []
+
+
+def digest_of(doc: Document) -> int:
+    [shingles], [words] = shingle_batch([doc.text], CONFIG.shingle_words)
+    return Text(shingles, int(words)).digest
+
+
+def test_identical_later_copies_of_a_storys_pages_never_supersede_nor_add_a_story() -> None:
+    """A run that meets word-for-word copies of pages an earlier run placed leaves the stories alone,
+    though the choice sees only the stored canonical and, with two members, would take the fuller."""
+    day = "2020-09-14"
+    original = document("https://wire.example/a", WIRE_STORY, day)
+    copies = [
+        document(f"https://{kind}.example/a", TRANSFORMS[kind](WIRE_STORY), day)
+        for kind in ("extend", "trailer")
+    ]
+    first = Deduplicator(CONFIG, [])
+    assert {d.canonical_url for d in first.assign([original, *copies])} == {original.url}
+    for page in (original, *copies):
+        mirror = document(
+            page.url.replace("://", "://mirror."), page.text.split("\n"), day, "2021-01-01T00:00:00Z"
+        )
+        later = Deduplicator(CONFIG, first.changed, first.placed_texts)
+        [decision] = later.assign([mirror])
+        assert (decision.status, decision.canonical_url) == ("duplicate", original.url)
+        assert later.changed == [] and later.superseded == []
+        assert later.placed_texts == {digest_of(mirror): first.changed[0].story_id}
+
+
+def test_an_identical_copy_certainly_published_earlier_is_the_original_found_late() -> None:
+    stored = story_of("https://copy.example/a", WIRE_STORY, "2020-09-14T12:00:00Z")
+    original = document("https://wire.example/a", WIRE_STORY, "2020-09-14T08:00:00Z", "2021-01-01T00:00:00Z")
+    dedup = Deduplicator(CONFIG, [stored])
+    [decision] = dedup.assign([original])
+    assert (decision.status, decision.story_id) == ("canonical", "s_stored")
+    assert [s.new_url for s in dedup.superseded] == [original.url]
+
+
+def test_identical_copies_in_one_run_do_not_outvote_the_original() -> None:
+    """A copy's additions repeated word for word by its own copies are still additions: among
+    same-day members the original, which adds nothing, stays the canonical."""
+    day = "2020-09-14"
+    original = document("https://wire.example/a", WIRE_STORY, day)
+    noted = TRANSFORMS["note"](WIRE_STORY)
+    copies = [document(f"https://site{n}.example/a", noted, day) for n in range(4)]
+    trailer = document("https://trailer.example/a", TRANSFORMS["trailer"](WIRE_STORY), day)
+    decisions = Deduplicator(CONFIG, []).assign([*copies, trailer, original])
+    assert {d.canonical_url for d in decisions} == {original.url}
 
 
 # --- end to end: the corpus a reader sees ------------------------------------------------------------

@@ -9,15 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import index
+from pipeline import commits, index, layout
+from pipeline.commits import Manifest, RunCounts, RunObjects
 from pipeline.config import CleanConfig, Config
 from pipeline.dedup import Story
-from pipeline.runner import LOCK_NAME, commit_run, deduplicate_run, extract_shard, ingest
-from pipeline.store import LocalStore, LockBusy, S3Store, Store, acquire_lock, make_s3_client
+from pipeline.lease import Lease, LeaseBusy
+from pipeline.runner import commit_run, extract_shard, ingest
+from pipeline.store import LocalStore, S3Store, Store, make_s3_client
 from tests.dedup.test_canonical import page
 from tests.dedup.texts import DATELINE, TRAILER, WIRE_STORY
 
-CONFIG = Config(clean=replace(CleanConfig(), workers=1))
+CONFIG = Config(clean=CleanConfig(workers=1))
 
 
 def stories(count: int) -> list[Story]:
@@ -39,12 +41,14 @@ def test_segments_round_trip_and_a_later_segment_wins(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     first, second = stories(3), stories(2)
     second[0] = replace(second[0], canonical_url="https://earlier.example/a")  # a new canonical for story 0
-    for run, (changed, seen) in {"r1": (first, [1, 2, 3]), "r2": (second[:1], [4])}.items():
-        key = f"{index.SEGMENT_PREFIX}{run}.npz"
+    runs = {"r1": (first, [1, 2, 3]), "r2": (second[:1], [4])}
+    for sequence, (run, (changed, seen)) in enumerate(runs.items(), start=1):
+        key = layout.segment_key(run)
         store.put(key, index.encode_segment(changed, seen, shingle_words=5))
-        index.record_commit(store, run, key)
+        manifest = Manifest(run, sequence, "2026-11-22T05:00:00Z", RunCounts(), RunObjects(index=key))
+        commits.append(store, manifest)
     state = index.load_index(store, shingle_words=5)
-    assert [entry["run_id"] for entry in index.committed_runs(store)] == ["r1", "r2"]
+    assert [run.run_id for run in commits.committed_runs(store)] == ["r1", "r2"] and state.sequence == 2
     assert state.seen.keys.tolist() == [1, 2, 3, 4] and 3 in state.seen and 5 not in state.seen
     assert state.stories[first[0].story_id].canonical_url == "https://earlier.example/a"
     for story in first[1:]:
@@ -69,10 +73,10 @@ def wire_warc(tmp_path: Path, write_warc, name: str, url: str, paragraphs: list[
 class CrashBeforeCommit(LocalStore):
     """A store whose run dies after writing everything but its manifest."""
 
-    def put(self, key: str, data: bytes) -> None:
-        if key.endswith("manifest.json"):
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        if key.startswith(layout.COMMITS_PREFIX):
             raise RuntimeError("power failure")
-        super().put(key, data)
+        return super().put_if_absent(key, data)
 
 
 def test_a_run_that_crashed_before_its_manifest_leaves_nothing_behind(tmp_path: Path, write_warc) -> None:
@@ -82,31 +86,25 @@ def test_a_run_that_crashed_before_its_manifest_leaves_nothing_behind(tmp_path: 
     with pytest.raises(RuntimeError, match="power failure"):
         ingest([original], CrashBeforeCommit(tmp_path / "corpus"), "crashed", CONFIG)
     store = LocalStore(tmp_path / "corpus")
-    assert store.list(index.SEGMENT_PREFIX)  # the segment was written ...
+    assert store.list(layout.SEGMENT_PREFIX)  # the segment was written ...
     state = index.load_index(store, CONFIG.dedup.shingle_words)
     assert state.stories == {} and len(state.seen) == 0  # ... but nobody reads it back
-    assert store.list("locks/") == []  # and the lock was released
     again = ingest([original], store, "crashed", CONFIG)  # a retry of the same run commits it
     assert (again.canonical, again.already_ingested) == (1, 0)
     assert len(index.load_index(store, CONFIG.dedup.shingle_words).stories) == 1
 
 
 class Gate:
-    """Holds a run inside its locked section until the test lets it go."""
+    """Holds a run inside its leased section until the test lets it go."""
 
     def __init__(self) -> None:
         self.inside = threading.Event()
         self.release = threading.Event()
-        self.waiting = threading.Event()
 
     def on_put(self, key: str) -> None:
-        if key.startswith(index.SEGMENT_PREFIX) and not self.release.is_set():
+        if key.startswith(layout.SEGMENT_PREFIX) and not self.release.is_set():
             self.inside.set()
             assert self.release.wait(30), "the test never released the gate"
-
-    def on_lock_refused(self, key: str) -> None:
-        if key.startswith("locks/"):
-            self.waiting.set()
 
 
 class GatedStore:
@@ -122,23 +120,16 @@ class GatedStore:
         self.gate.on_put(key)
         self.inner.put(key, data)
 
-    def put_if_absent(self, key: str, data: bytes) -> bool:
-        created = self.inner.put_if_absent(key, data)
-        if not created:
-            self.gate.on_lock_refused(key)
-        return created
-
 
 def run_staged(store: Store, run_id: str, staging: list[str], errors: list[BaseException]) -> None:
     try:
-        deduplicate_run(store, run_id, staging, CONFIG)
-        commit_run(store, run_id)
+        commit_run(store, run_id, staging, CONFIG)
     except BaseException as error:
         errors.append(error)
 
 
 def two_runs_at_once(store: Store, gate: Gate, tmp_path: Path, write_warc) -> None:
-    """Run A holds the index lock; run B must wait for it, then see what A stored."""
+    """Run A holds the lease; run B must wait for it, then see what A stored."""
     original = wire_warc(
         tmp_path, write_warc, "original", "https://wire.example/dam", WIRE_STORY, "2020-09-14T08:00:00Z"
     )
@@ -151,22 +142,20 @@ def two_runs_at_once(store: Store, gate: Gate, tmp_path: Path, write_warc) -> No
     errors: list[BaseException] = []
     first = threading.Thread(target=run_staged, args=(store, "run-a", staging["run-a"], errors))
     first.start()
-    assert gate.inside.wait(30)  # A is writing, lock held
+    assert gate.inside.wait(30)  # A is writing, lease held
     second = threading.Thread(target=run_staged, args=(store, "run-b", staging["run-b"], errors))
     second.start()
-    assert gate.waiting.wait(30)  # B found the lock taken and waits
-    with pytest.raises(
-        LockBusy, match=r"held by run 'run-a'.*Another run is writing: retry when it has finished"
-    ):
-        acquire_lock(store, LOCK_NAME, owner="run-c", wait_seconds=0.2)
+    impatient = CONFIG.run.model_copy(update={"lease_wait_seconds": 0.2})
+    with pytest.raises(LeaseBusy, match=r"run 'run-a' .* holds its lease; waited 0s\. Retry when"):
+        Lease(store, "run-c", "c", impatient).acquire()
+    assert commits.committed_runs(store) == []  # B is waiting, not committing beside A
     gate.release.set()
     first.join(60)
     second.join(60)
     assert errors == []
     state = index.load_index(store, CONFIG.dedup.shingle_words)
-    assert [entry["run_id"] for entry in index.committed_runs(store)] == ["run-a", "run-b"]
+    assert [run.run_id for run in commits.committed_runs(store)] == ["run-a", "run-b"]
     assert len(state.stories) == 1  # B found A's story: its page is a copy, not a second story
-    assert store.list("locks/") == []
 
 
 def test_two_runs_at_once_on_a_local_store(tmp_path: Path, write_warc) -> None:
@@ -179,23 +168,6 @@ def test_two_runs_at_once_on_s3(s3_bucket: str, tmp_path: Path, write_warc) -> N
     two_runs_at_once(
         GatedStore(S3Store(make_s3_client(), s3_bucket, "corpus"), gate), gate, tmp_path, write_warc
     )
-
-
-def test_a_run_that_died_holding_the_lock_blocks_others_until_it_is_retried(
-    tmp_path: Path, write_warc
-) -> None:
-    store = LocalStore(tmp_path / "corpus")
-    original = wire_warc(
-        tmp_path, write_warc, "original", "https://wire.example/dam", WIRE_STORY, "2020-09-14T08:00:00Z"
-    )
-    staging = [extract_shard([original], store, "died", 0, CONFIG)]
-    deduplicate_run(store, "died", staging, CONFIG)  # ... and the worker dies before commit_run
-    assert index.load_index(store, CONFIG.dedup.shingle_words).stories == {}
-    with pytest.raises(LockBusy, match="held by run 'died'"):
-        acquire_lock(store, LOCK_NAME, owner="next", wait_seconds=0.1)
-    deduplicate_run(store, "died", staging, CONFIG)  # the scheduler retries the task
-    summary = commit_run(store, "died")
-    assert summary.canonical == 1 and store.list("locks/") == []
 
 
 def test_the_index_keeps_one_hash_per_word_of_each_canonical(tmp_path: Path, write_warc) -> None:
@@ -216,3 +188,28 @@ def test_the_index_keeps_one_hash_per_word_of_each_canonical(tmp_path: Path, wri
     [story] = state.stories.values()  # copies cost the index one page key each, nothing more
     assert len(story.shingles) == story.words - CONFIG.dedup.shingle_words + 1
     assert len(state.seen) == 2
+
+
+def test_word_for_word_copies_of_an_earlier_runs_copy_never_supersede(tmp_path: Path, write_warc) -> None:
+    """A fuller copy lost to the text its run's pages share; mirrors of it in later runs must not
+    win against the stored canonical alone (same time: the fuller page would)."""
+    store = LocalStore(tmp_path / "corpus")
+    moment = "2020-09-14T08:00:00Z"
+    texts = {
+        "original": WIRE_STORY,
+        "dateline": [DATELINE + WIRE_STORY[0], *WIRE_STORY[1:]],
+        "fuller": [*WIRE_STORY, TRAILER],
+    }
+    pages = [wire_warc(tmp_path, write_warc, name, f"https://{name}.example/dam", text, moment)
+             for name, text in texts.items()]
+    first = ingest(pages, store, "first", CONFIG)
+    assert (first.canonical, first.duplicates) == (1, 2)
+    [canonical] = index.load_index(store, CONFIG.dedup.shingle_words).stories.values()
+    assert canonical.canonical_url != "https://fuller.example/dam"
+    for run in ("second", "third"):
+        mirror = wire_warc(
+            tmp_path, write_warc, run, f"https://mirror-{run}.example/dam", texts["fuller"], moment
+        )
+        later = ingest([mirror], store, run, CONFIG)
+        assert (later.canonical, later.duplicates, later.superseded) == (0, 1, 0), run
+    assert len(index.load_index(store, CONFIG.dedup.shingle_words).stories) == 1

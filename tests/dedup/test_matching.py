@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from pipeline.config import DedupConfig
@@ -25,6 +23,7 @@ from tests.dedup.texts import (
 )
 
 CONFIG = DedupConfig()
+NOTE_OF_THE_HARBOUR = "Notice number 99 from the harbour office."
 ORIGINAL = document("https://wire.example/dam-vote", WIRE_STORY, "2020-09-14T08:00:00Z")
 
 
@@ -64,6 +63,42 @@ def test_an_exact_copy_is_reported_as_exact() -> None:
     copy = document("https://mirror.example/dam-vote", WIRE_STORY, "2020-09-14T12:00:00Z")
     copy_decision, _ = assign([copy, ORIGINAL])
     assert (copy_decision.method, copy_decision.similarity) == ("exact", 1.0)
+
+
+def quoting_the_statement() -> list[Document]:
+    """Stories and notices that all quote one statement, which makes its shingles common."""
+    notices = ([f"Notice number {n} from the town hall.", STATEMENT] for n in range(3))
+    return [
+        document(f"https://quote{n}.example/story", paragraphs, "2020-09-14T08:00:00Z")
+        for n, paragraphs in enumerate([*STORIES_QUOTING_THE_STATEMENT, *notices])
+    ]
+
+
+def test_identical_copies_form_one_story_even_with_too_little_own_text_to_judge() -> None:
+    """Verification cannot judge a text that is mostly a common quote; word-for-word copies
+    of it are still one story."""
+    notice = [NOTE_OF_THE_HARBOUR, STATEMENT]
+    copies = [
+        document(f"https://port{n}.example/notice", notice, f"2020-09-14T1{n}:00:00Z") for n in range(3)
+    ]
+    decisions = assign([*quoting_the_statement(), *copies])
+    canonical, *others = decisions[-3:]
+    assert canonical.status == "canonical" and canonical.canonical_url == copies[0].url
+    assert [(d.status, d.story_id, d.method) for d in others] == [
+        ("duplicate", canonical.story_id, "exact")
+    ] * 2
+
+
+def test_an_identical_copy_joins_a_stored_story_verification_cannot_judge() -> None:
+    notice = [NOTE_OF_THE_HARBOUR, STATEMENT]
+    first = Deduplicator(CONFIG, [])
+    first.assign(
+        [*quoting_the_statement(), document("https://port.example/notice", notice, "2020-09-14T10:00:00Z")]
+    )
+    later = Deduplicator(CONFIG, first.changed)
+    [decision] = later.assign([document("https://mirror.example/notice", notice, "2020-09-14T10:00:00Z")])
+    assert (decision.status, decision.canonical_url) == ("duplicate", "https://port.example/notice")
+    assert later.changed == [] and later.superseded == []
 
 
 def test_stories_quoting_one_statement_stay_apart() -> None:
@@ -187,7 +222,7 @@ def test_stricter_threshold_from_the_configuration_is_used() -> None:
         "https://copy.example/truncated", WIRE_STORY[:5] + LOCAL_PARAGRAPHS, "2020-09-14T11:00:00Z"
     )
     assert stories(assign([ORIGINAL, copy])) == 1
-    assert stories(assign([ORIGINAL, copy], replace(CONFIG, containment_threshold=0.95))) == 2
+    assert stories(assign([ORIGINAL, copy], DedupConfig(containment_threshold=0.95))) == 2
 
 
 def test_empty_and_tiny_batches() -> None:

@@ -4,11 +4,13 @@ It serves a feed, a sitemap index pointing at a Google News sitemap and a gzippe
 archive sitemap, article pages, and one page for each way fetching goes wrong:
 
     /private/secret   disallowed by robots.txt      /missing      404
-    /flaky            500 once, then the page       /busy         429 + Retry-After: 1 once
+    /flaky            500 once, then the page       /busy         429 + Retry-After: 1 once (?after=N: N)
     /slow             answers after `slow_seconds`  /huge         Content-Length over 100 kB
     /huge-stream      over 100 kB, no length        /file.bin     application/octet-stream
     /loop/a <-> /loop/b   redirect loop             /moved        301 to an article
     /redirect?to=URL  302 to any URL
+    /drip             a page whose body comes one byte every 0.1 s for 10 s
+    /drip-headers     a page whose header lines come one every 0.1 s for 10 s
 
 Feeds and sitemaps answer 304 to a matching If-None-Match (feed, index, news sitemap)
 or If-Modified-Since (archive sitemap). Every request is counted in `hits` by path.
@@ -35,6 +37,7 @@ from pipeline.fetch import FetchOptions, Source
 
 DEFAULT_ROBOTS = "User-agent: *\nDisallow: /private/\n"
 LARGE_BYTES = 300_000  # /huge and /huge-stream; tests set max_bytes below this
+DRIP_STEPS, DRIP_SECONDS = 100, 0.1  # /drip and /drip-headers: a byte (a header line) every 0.1 s, 10 s long
 ARCHIVE_MODIFIED = datetime(2024, 1, 1, tzinfo=UTC)
 FEED_TRAPS = [
     "/private/secret",
@@ -56,8 +59,8 @@ VOCABULARY = (
 )
 
 
-# Why each page of the site that fails is rejected in the lineage: the fetch outcome, else (a redirect
-# hop) the answer's status.
+# Why each page of the site that fails is rejected: the fetch outcome, else (a redirect hop) the
+# answer's status. In the lineage an `http_<status>` outcome is the reason `http_status`.
 REJECTED_REASONS = {
     "/private/secret": "robots_disallowed",
     "/missing": "http_404",
@@ -68,6 +71,9 @@ REJECTED_REASONS = {
     "/loop/a": "redirect_loop",
     "/loop/b": "redirect",
     "/moved": "redirect",
+}
+LINEAGE_REASONS = {
+    path: "http_status" if reason.startswith("http_") else reason for path, reason in REJECTED_REASONS.items()
 }
 
 
@@ -203,6 +209,13 @@ class FixtureSite:
             with self._lock:
                 self.in_flight -= 1
 
+    def wait_for_hit(self, path: str, timeout: float = 30.0) -> None:
+        """Return once `path` has been asked for (at once if it was)."""
+        deadline = time.monotonic() + timeout
+        while not self.hits[path]:
+            assert time.monotonic() < deadline, f"{path} was never asked for"
+            time.sleep(0.01)
+
     def record(self, path: str, host_header: str) -> int:
         """Count a request; returns how many times this path was asked for, this one included."""
         with self._lock:
@@ -231,6 +244,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _drip(self, headers_too: bool) -> None:
+        """A server that never quite stops answering: a byte (or header line) every DRIP_SECONDS."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(DRIP_STEPS))
+        try:
+            if headers_too:
+                self.flush_headers()
+                for n in range(DRIP_STEPS):
+                    self.wfile.write(f"X-Drip-{n}: x\r\n".encode())
+                    time.sleep(DRIP_SECONDS)
+            self.end_headers()
+            for _ in range(DRIP_STEPS):
+                self.wfile.write(b"x")
+                time.sleep(DRIP_SECONDS)
+        except OSError:  # the client gave up, as it should
+            return
 
     def _document(self, body: bytes, content_type: str, etag: str) -> None:
         if self.headers.get("If-None-Match") == etag:
@@ -275,7 +307,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/flaky":
             self._send(500, b"oops") if count == 1 else self._send(200, article_html("flaky"))
         elif path == "/busy":
-            self._send(429, b"slow down", Retry_After="1") if count == 1 else self._send(
+            after = parse_qs(parts.query).get("after", ["1"])[0]
+            self._send(429, b"slow down", Retry_After=after) if count == 1 else self._send(
                 200, article_html("busy")
             )
         elif path == "/slow":
@@ -299,6 +332,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(302, Location="/loop/a")
         elif path == "/moved":
             self._send(301, Location=f"{base}/articles/moved-target")
+        elif path in ("/drip", "/drip-headers"):
+            self._drip(headers_too=path == "/drip-headers")
         elif path == "/redirect":
             self._send(302, Location=parse_qs(parts.query)["to"][0])
         else:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pipeline.fetch import discover
+from pipeline.fetch import FetchContext, discover
 from pipeline.fetch.client import normalize_url
 from pipeline.fetch.discover import Listing, Unreadable, parse_feed, parse_sitemap
 from pipeline.store import LocalStore
@@ -69,7 +69,8 @@ def test_url_normalisation(url: str, normal: str | None) -> None:
 
 def test_news_sitemap_pages_come_newest_first(site: FixtureSite, store: LocalStore) -> None:
     found = discover(
-        quick_source("s", "sitemap", f"{site.url}/sitemap_index.xml"), store, RUN, allow_private=True
+        quick_source("s", "sitemap", f"{site.url}/sitemap_index.xml"),
+        FetchContext(store, RUN, allow_private=True),
     )
     paths = [url.removeprefix(site.url) for url in found.urls]
     # publication dates 2024-05-01..04 for articles 4, 5, 6 and the syndicated copy; the archive page is older
@@ -78,20 +79,22 @@ def test_news_sitemap_pages_come_newest_first(site: FixtureSite, store: LocalSto
 
 def test_max_sitemaps_bounds_the_walk(site: FixtureSite, store: LocalStore) -> None:
     source = quick_source("s", "sitemap", f"{site.url}/sitemap_index.xml", max_sitemaps=2)
-    found = discover(source, store, RUN, allow_private=True)
+    found = discover(source, FetchContext(store, RUN, allow_private=True))
     assert found.summary.documents == 2
     assert site.hits["/sitemap-archive.xml.gz"] == 0
 
 
 def test_an_unreadable_feed_is_counted_and_archived(site: FixtureSite, store: LocalStore) -> None:
-    found = discover(quick_source("f", "feed", f"{site.url}/articles/1"), store, RUN, allow_private=True)
+    found = discover(
+        quick_source("f", "feed", f"{site.url}/articles/1"), FetchContext(store, RUN, allow_private=True)
+    )
     assert found.urls == [] and found.summary.failed == {"unreadable": 1}
     assert found.summary.discovery_warc_keys
 
 
 def test_a_not_modified_feed_still_yields_its_links(site: FixtureSite, store: LocalStore) -> None:
     source = quick_source("f", "feed", f"{site.url}/feed.xml")
-    first = discover(source, store, RUN, allow_private=True)
-    second = discover(source, store, "20240502T060000Z", allow_private=True)
+    first = discover(source, FetchContext(store, RUN, allow_private=True))
+    second = discover(source, FetchContext(store, "20240502T060000Z", allow_private=True))
     assert second.summary.not_modified == 1 and second.summary.documents == 0
     assert second.urls == first.urls and len(first.urls) == 13

@@ -8,13 +8,21 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipeline.fetch import FetchSummary, discover, fetch_sources, fetch_urls, load_sources
+from pipeline import layout
+from pipeline.config import LimitsConfig
+from pipeline.fetch import FetchContext, FetchSummary, discover, fetch_sources, fetch_urls, load_sources
 from pipeline.fetch import archive as archive_module
-from pipeline.fetch.state import STATE_PREFIX
 from pipeline.records import RawPage, Rejection
 from pipeline.sources import read_warc
 from pipeline.store import LocalStore
-from tests.fetch.site import QUICK_OPTIONS, REJECTED_REASONS, FixtureSite, quick_source, sources_yaml
+from tests.fetch.site import (
+    LINEAGE_REASONS,
+    QUICK_OPTIONS,
+    REJECTED_REASONS,
+    FixtureSite,
+    quick_source,
+    sources_yaml,
+)
 
 RUN, NEXT_RUN = "20240501T060000Z", "20240502T060000Z"
 
@@ -29,7 +37,7 @@ def read_back(store: LocalStore, keys: list[str]) -> list[RawPage | Rejection]:
     items: list[RawPage | Rejection] = []
     for key in keys:
         with open(store.location(key), "rb") as stream:
-            items.extend(read_warc(stream, 10_000_000, archive=key))
+            items.extend(read_warc(stream, LimitsConfig(), archive=key))
     return items
 
 
@@ -50,7 +58,7 @@ def failure_records(store: LocalStore, keys: list[str]) -> dict[str, str]:
 def test_fetches_the_site_and_archives_every_answer(
     site: FixtureSite, store: LocalStore, tmp_path: Path
 ) -> None:
-    summary = fetch_sources(site_sources(site, tmp_path), store, RUN, allow_private=True)
+    summary = fetch_sources(site_sources(site, tmp_path), FetchContext(store, RUN, allow_private=True))
 
     assert summary.documents == 4  # feed, sitemap index, news sitemap, gzipped archive sitemap
     assert summary.discovered == 13 + 5  # the repeated feed link (#comments) counts once
@@ -82,7 +90,7 @@ def test_fetches_the_site_and_archives_every_answer(
     # One rejection per URL: the fetch outcome where there is one, else the response's status.
     rejected = [item for item in items if isinstance(item, Rejection)]
     assert len(rejected) == len({item.url for item in rejected})
-    assert {item.url.removeprefix(site.url): item.reason for item in rejected} == REJECTED_REASONS
+    assert {item.url.removeprefix(site.url): item.reason for item in rejected} == LINEAGE_REASONS
     page = next(i for i in items if isinstance(i, RawPage) and i.url.endswith("/articles/1"))
     assert page.content_type == "text/html" and page.charset == "utf-8" and b"<article>" in page.content
 
@@ -101,10 +109,10 @@ def test_fetches_the_site_and_archives_every_answer(
 
 def test_second_run_refetches_nothing_unchanged(site: FixtureSite, store: LocalStore, tmp_path: Path) -> None:
     sources = site_sources(site, tmp_path)
-    first = fetch_sources(sources, store, RUN, allow_private=True)
+    first = fetch_sources(sources, FetchContext(store, RUN, allow_private=True))
     hits_after_first = site.hits.copy()
 
-    second = fetch_sources(sources, store, NEXT_RUN, allow_private=True)
+    second = fetch_sources(sources, FetchContext(store, NEXT_RUN, allow_private=True))
 
     assert second.fetched == 0 and second.documents == 0
     assert second.not_modified == 4  # feed and index by ETag, news sitemap by ETag, archive by Last-Modified
@@ -129,8 +137,8 @@ def test_second_run_refetches_nothing_unchanged(site: FixtureSite, store: LocalS
 
 def test_reprocess_fetches_everything_again_unconditionally(site: FixtureSite, store: LocalStore) -> None:
     sources = [quick_source("fixture-sitemap", "sitemap", f"{site.url}/sitemap_index.xml")]
-    first = fetch_sources(sources, store, RUN, allow_private=True)
-    again = fetch_sources(sources, store, NEXT_RUN, allow_private=True, reprocess=True)
+    first = fetch_sources(sources, FetchContext(store, RUN, allow_private=True))
+    again = fetch_sources(sources, FetchContext(store, NEXT_RUN, allow_private=True, reprocess=True))
     assert again.documents == 3 and again.not_modified == 0 and again.skipped_seen == 0
     assert again.fetched == first.fetched == 5
     assert site.hits["/articles/4"] == 2 and site.hits["/news-sitemap.xml"] == 2
@@ -139,9 +147,9 @@ def test_reprocess_fetches_everything_again_unconditionally(site: FixtureSite, s
 def test_max_pages_leaves_the_rest_for_the_next_run(site: FixtureSite, store: LocalStore) -> None:
     urls = [f"{site.url}/articles/{n}" for n in range(1, 6)]
     source = quick_source("listed", "urls", *urls, max_pages=2)
-    first = fetch_urls(source, urls, store, RUN, allow_private=True)
+    first = fetch_urls(source, urls, FetchContext(store, RUN, allow_private=True))
     assert (first.fetched, first.over_limit) == (2, 3)
-    second = fetch_urls(source, urls, store, NEXT_RUN, allow_private=True)
+    second = fetch_urls(source, urls, FetchContext(store, NEXT_RUN, allow_private=True))
     assert (second.fetched, second.skipped_seen, second.over_limit) == (2, 2, 1)
     assert all(site.hits[f"/articles/{n}"] == 1 for n in range(1, 5))
 
@@ -154,9 +162,9 @@ def test_url_lists_are_normalised_and_bad_urls_recorded(site: FixtureSite, store
         "nonsense",
     ]
     source = quick_source("listed", "urls", *listed)
-    found = discover(source, store, RUN, allow_private=True)
+    found = discover(source, FetchContext(store, RUN, allow_private=True))
     assert found.urls == [f"{site.url}/articles/1", "ftp://example.org/file", "nonsense"]
-    summary = fetch_urls(source, found.urls, store, RUN, allow_private=True)
+    summary = fetch_urls(source, found.urls, FetchContext(store, RUN, allow_private=True))
     assert summary.fetched == 1 and summary.failed == {"bad_url": 2}
     assert site.hits["/articles/1"] == 1
     assert set(failure_records(store, summary.warc_keys).values()) == {"bad_url"}
@@ -165,8 +173,8 @@ def test_url_lists_are_normalised_and_bad_urls_recorded(site: FixtureSite, store
 def test_mapped_tasks_compose_like_fetch_sources(site: FixtureSite, store: LocalStore) -> None:
     """discover -> fetch_urls per source, as a scheduler runs them, summaries merged from dicts."""
     source = quick_source("fixture-sitemap", "sitemap", f"{site.url}/sitemap_index.xml")
-    found = discover(source, store, RUN, allow_private=True)
-    fetched = fetch_urls(source, found.urls, store, RUN, allow_private=True)
+    found = discover(source, FetchContext(store, RUN, allow_private=True))
+    fetched = fetch_urls(source, found.urls, FetchContext(store, RUN, allow_private=True))
     total = FetchSummary.from_dict(found.summary.to_dict()).merge(FetchSummary.from_dict(fetched.to_dict()))
     assert total.documents == 3 and total.discovered == 5 and total.fetched == 5
     assert total.warc_keys == fetched.warc_keys
@@ -177,8 +185,12 @@ def test_a_repeated_task_adds_parts_and_reports_the_earlier_ones(
     site: FixtureSite, store: LocalStore
 ) -> None:
     urls = [f"{site.url}/articles/{n}" for n in range(1, 4)]
-    first = fetch_urls(quick_source("listed", "urls", *urls[:2]), urls[:2], store, RUN, allow_private=True)
-    retry = fetch_urls(quick_source("listed", "urls", *urls), urls, store, RUN, allow_private=True)
+    first = fetch_urls(
+        quick_source("listed", "urls", *urls[:2]), urls[:2], FetchContext(store, RUN, allow_private=True)
+    )
+    retry = fetch_urls(
+        quick_source("listed", "urls", *urls), urls, FetchContext(store, RUN, allow_private=True)
+    )
     assert len(first.warc_keys) == 1 and len(retry.warc_keys) == 2
     assert retry.warc_keys[0] == first.warc_keys[0]  # an earlier attempt's pages are not orphaned
     assert len(read_back(store, retry.warc_keys)) == 3
@@ -188,8 +200,10 @@ def test_sources_whose_names_share_a_prefix_keep_their_own_parts(
     site: FixtureSite, store: LocalStore
 ) -> None:
     first, second = f"{site.url}/articles/1", f"{site.url}/articles/2"
-    fetch_urls(quick_source("wire-2", "urls", second), [second], store, RUN, allow_private=True)
-    wire = fetch_urls(quick_source("wire", "urls", first), [first], store, RUN, allow_private=True)
+    fetch_urls(quick_source("wire-2", "urls", second), [second], FetchContext(store, RUN, allow_private=True))
+    wire = fetch_urls(
+        quick_source("wire", "urls", first), [first], FetchContext(store, RUN, allow_private=True)
+    )
     assert wire.warc_keys == [f"raw/dt=2024-05-01/{RUN}-wire-0000.warc.gz"]
 
 
@@ -198,10 +212,12 @@ def test_large_runs_are_split_into_parts_and_states_follow_them(
 ) -> None:
     monkeypatch.setattr(archive_module, "PART_BYTES", 1)  # every URL closes a part
     urls = [f"{site.url}/articles/{n}" for n in range(1, 5)]
-    summary = fetch_urls(quick_source("listed", "urls", *urls), urls, store, RUN, allow_private=True)
+    summary = fetch_urls(
+        quick_source("listed", "urls", *urls), urls, FetchContext(store, RUN, allow_private=True)
+    )
     assert len(summary.warc_keys) == 4 and len(set(summary.warc_keys)) == 4
     assert len(read_back(store, summary.warc_keys)) == 4
-    assert len(store.list(STATE_PREFIX)) == 4
+    assert len(store.list(layout.FETCH_STATE_PREFIX)) == 4
 
 
 @pytest.mark.parametrize("run_id", ["20240501T060000Z", "news_ingest-20240501T0500Z"])

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from pipeline.fetch import SharedStateError, Source, fetch_urls, open_politeness
+from pipeline.fetch import FetchContext, SharedStateError, Source, fetch_urls, open_politeness
 from pipeline.fetch.politeness import origin_of
 from pipeline.fetch.shared_state import (
     KEY_PREFIX,
@@ -50,7 +50,9 @@ def fetch_in_own_process(
     go.wait()
     chosen = Source.from_dict(source)
     summary = fetch_urls(
-        chosen, list(chosen.urls), LocalStore(store_root), RUN, allow_private=True, politeness=politeness
+        chosen,
+        list(chosen.urls),
+        FetchContext(LocalStore(store_root), RUN, allow_private=True, politeness=politeness),
     )
     results.put(summary.to_dict())
 
