@@ -22,13 +22,7 @@ take turns on batches of pages for `--rounds` rounds, and the medians are printe
 `--write-warc` builds such a WARC from the dataset and other WARCs, repeating the pages
 under distinct URLs (a query "bench-copy=N" added) until it holds `--min-pages`.
 `--only-trafilatura --warc FILE` only runs bare trafilatura over the WARC: the yardstick
-when a whole `ingest` process is timed from outside, e.g. one worker on one core:
-
-    farm-bench --pin 1 --vs "python -m bench.extraction --only-trafilatura --warc pages.warc.gz" -- \
-        sh -c 'rm -rf /tmp/store && exec python -m pipeline ingest --input pages.warc.gz \
-        --store /tmp/store --config one-worker.yaml --quiet'
-
-(`one-worker.yaml`: `clean: {workers: 1}`).
+when a whole `ingest` process is timed from outside (`bench.ingest_speed`).
 
 Metric (the dataset's README): tokens are \\w+, each text is the multiset of its
 consecutive 4-token shingles; per page precision and recall (empty vs empty = 1),
@@ -145,7 +139,7 @@ def warc_pages(path: Path) -> list[RawPage]:
     with path.open("rb") as stream:
         return [
             page
-            for page in read_warc(stream, LimitsConfig().max_page_bytes, str(path))
+            for page in read_warc(stream, LimitsConfig(), str(path))
             if isinstance(page, RawPage) and page.content_type in ("text/html", "text/plain")
         ]
 
