@@ -32,7 +32,7 @@ from pipeline.records import Reason
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 MEMORY_RESERVE = 16 << 20
-WORKER_PRELOAD = ["pipeline.clean", "trafilatura"]  # imported once in the forkserver, shared by workers
+WORKER_PRELOAD = ["pipeline.clean.preload"]  # imported once in the forkserver, shared by workers
 TASKS_PER_WORKER = 1000  # then a fresh worker, so leaks and fragmentation never reach the memory limit
 R = TypeVar("R")
 

@@ -62,6 +62,7 @@ CANONICAL_XPATHS = (
     etree.XPath('//meta[@property="og:url"]/@content'),
 )
 TEXT_NODES_SEARCHED = 300  # a page states its own date near the top; later ones belong to teasers
+DATEPARSER_SETTINGS = {"STRICT_PARSING": True, "PREFER_DAY_OF_MONTH": "first"}
 TIME_OF_DAY = re.compile(r"\d{1,2}[:.]\d\d|\d\s?[ap]\.?m\b", re.IGNORECASE)
 # Where publishers declare the publication time, most trusted first.
 DATE_XPATHS = tuple(
@@ -120,11 +121,17 @@ def _parse_free_text(value: str) -> datetime | None:
         return common
     import dateparser  # slow to import and to run, and only needed for the other spellings
 
-    settings = {"STRICT_PARSING": True, "PREFER_DAY_OF_MONTH": "first"}
     # English first: guessing the language is ten times slower, and most dates need none.
-    return dateparser.parse(cleaned, languages=["en"], settings=settings) or dateparser.parse(
-        cleaned, settings=settings
+    return dateparser.parse(cleaned, languages=["en"], settings=DATEPARSER_SETTINGS) or dateparser.parse(
+        cleaned, settings=DATEPARSER_SETTINGS
     )
+
+
+def load_date_parser() -> None:
+    """Import dateparser and load its English data now, instead of on the first date it reads."""
+    import dateparser
+
+    dateparser.parse("1 May 2020", languages=["en"], settings=DATEPARSER_SETTINGS)
 
 
 def _json_ld(tree: lxml_html.HtmlElement) -> Iterator[dict[str, Any]]:
