@@ -42,9 +42,21 @@ def is_headline(line: str) -> bool:
     return 2 <= len(line.split()) <= 25 and not line.endswith(".")
 
 
+@lru_cache(maxsize=1024)
+def _word_set(key: str) -> frozenset[str]:
+    return frozenset(key.split())
+
+
 def same_headline(key: str, title_key: str, min_overlap: float) -> bool:
-    """True for the title itself or a slightly reworded copy of it (word Jaccard >= min_overlap)."""
+    """True for the title itself or a slightly reworded copy of it (word Jaccard >= min_overlap).
+
+    Asked of every line of a page against the same title, so the title's words are split
+    once, and a line with too few words to reach the overlap is not split at all.
+    """
     if not title_key or not key or key.count(" ") >= 40:
         return False
-    words, title_words = set(key.split()), set(title_key.split())
+    title_words = _word_set(title_key)
+    if key.count(" ") + 1 < min_overlap * len(title_words):  # shared / union <= its words / title's
+        return False
+    words = set(key.split())
     return len(words & title_words) / len(words | title_words) >= min_overlap
