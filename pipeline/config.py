@@ -70,6 +70,47 @@ class CleanConfig(Settings):
     index_link_density: float = share(0.65, "share of link words that makes a page an index page")
     error_page_max_words: int = Field(150, ge=0)
     workers: int = Field(0, ge=0, description="processes for cleaning; 0 means one per CPU core")
+    # One parse read twice (docs/cleaning.md): the precise reading replaces the recall
+    # reading when it has this many times its words (live blogs, articles in many blocks,
+    # text outside the densest container).
+    precise_switch_ratio: float = Field(
+        1.5, ge=1.0, description="words of the precise reading over the recall one that switch to it"
+    )
+    # A recall block agrees with the precise reading when this share of its 4-word
+    # shingles is in it; what lies between the first and last agreed block is the article.
+    precise_agree_share: float = share(0.5, "share of a block's shingles the precise reading must have")
+    teaser_prefix_link_density: float = share(
+        0.5, 'share of link text that makes a "Read more: ..." block a teaser'
+    )
+    headline_min_overlap: float = share(
+        0.8, "word overlap (Jaccard) with the title that makes a line the headline again"
+    )
+    template_max_words: int = Field(
+        30, ge=1, description="site template lines have at most this many words (longer: quoted content)"
+    )
+    # Pages sharing this share of the smallest one's words are copies of one story: the
+    # lines they share are content, not template.
+    template_copy_share: float = share(0.5, "share of words shared that makes pages copies of one story")
+    # Text scrapes: a date line within the first masthead_max_lines lines marks the headline
+    # above it; the last copyright line with at most footer_max_lines after it starts the footer.
+    masthead_max_lines: int = Field(8, ge=0)
+    footer_max_lines: int = Field(5, ge=0)
+    menu_max_words: int = Field(
+        3, ge=0, description="bulleted lines of a text scrape up to this long are menus and tags"
+    )
+    author_byline_search: bool = Field(
+        True, description="pages that declare no author get trafilatura's byline search"
+    )
+    related_link_max_words: int = Field(
+        14, ge=0, description='after a "Related stories" marker, lines this long that end no sentence go'
+    )
+    caption_max_words: int = Field(59, ge=0, description='a "... © Credit" line up to this long is a caption')
+    chunk_levels: int = Field(
+        3, ge=0, description="split articles: chunks are siblings of the container or of this many ancestors"
+    )
+    language_sample_chars: int = Field(
+        500, ge=1, description="language is identified on this many first characters of the text"
+    )
 
 
 class DedupConfig(Settings):

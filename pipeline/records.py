@@ -116,6 +116,9 @@ class Document(Serialisable):
     source: str = ""  # host of the URL
     content_type: str = "text/html"
     removed: dict[str, int] = field(default_factory=dict)  # boilerplate lines removed, by rule
+    # Per line of `text`, the digest of its word key: cleaning's workers compute it once so
+    # the run-level site templates only compare digests (not written to the corpus).
+    line_digests: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline import boilerplate, clean, commits, layout, output, templates
+from pipeline import clean, commits, layout, output, templates
 from pipeline.commits import CommitConflict, Manifest, RunCounts, RunObjects
 from pipeline.config import Config
 from pipeline.dedup import Deduplicator, Supersession, index
@@ -132,7 +132,7 @@ class Loaded:
     """What a run needs of the committed store."""
 
     index: index.IndexState
-    templates: boilerplate.Templates
+    templates: clean.Templates
 
 
 @dataclass
@@ -142,7 +142,7 @@ class Computed:
     articles: list[dict[str, Any]]
     lineage: list[dict[str, Any]]
     segment: bytes
-    learned: boilerplate.SiteLines
+    learned: clean.SiteLines
     counts: RunCounts
 
 
@@ -177,7 +177,7 @@ def compute(
     """Site templates, dedup and records for the run's pages, against the loaded index."""
     fresh, already = _split_seen(items, loaded.index.seen, reprocess)
     docs = [item for item in fresh if isinstance(item, Document)]
-    learned: boilerplate.SiteLines = {}
+    learned: clean.SiteLines = {}
     finished = clean.finish_run(docs, config.clean, loaded.templates, learned)
     rejections = [item for item in fresh if isinstance(item, Rejection)]
     rejections += [item for item in finished if isinstance(item, Rejection)]

@@ -3,8 +3,9 @@
 Each run writes one immutable object, `layout.templates_key(run_id)`: per site, the
 short lines it saw as template and, for sites with few pages in the run, all their
 short lines, each with the number of pages it was on. Lines are stored as 8-byte
-digests of their word keys (`boilerplate.line_digest`): small, and no page text. Nothing is ever rewritten, so
-concurrent or retried runs cannot clobber each other (a retry writes the same bytes).
+digests of their word keys (`pipeline.clean.lines.line_digest`): small, and no page text.
+Nothing is ever rewritten, so concurrent or retried runs cannot clobber each other (a
+retry writes the same bytes).
 Loading sums the counts of the newest committed runs, newest by commit order
 (`commits.committed_runs`; run ids from the CLI and the DAGs do not sort in time), and a
 line seen on enough pages overall is template. Only the newest `template_memory_runs`
@@ -19,7 +20,7 @@ import json
 from collections import Counter, defaultdict
 
 from pipeline import layout
-from pipeline.boilerplate import SiteLines
+from pipeline.clean.templates import SiteLines
 from pipeline.commits import CommittedRun, committed_runs
 from pipeline.config import CleanConfig
 from pipeline.store import Store

@@ -32,7 +32,7 @@ from pipeline.records import Reason
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 MEMORY_RESERVE = 16 << 20
-WORKER_PRELOAD = ["pipeline.clean", "trafilatura"]  # imported once in the forkserver, shared by workers
+WORKER_PRELOAD = ["pipeline.clean.preload"]  # imported once in the forkserver, shared by workers
 TASKS_PER_WORKER = 1000  # then a fresh worker, so leaks and fragmentation never reach the memory limit
 R = TypeVar("R")
 
@@ -81,15 +81,22 @@ def _cpu_used() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+# Memory the worker holds back and gives up on MemoryError, so it can still report it.
+# Kept from task to task: allocating it for each one cost as much as a small page's cleaning.
+_reserve: bytearray | None = None
+
+
 def _run_limited(fn: Callable[..., R], args: tuple, cpu_seconds: float) -> R | TaskFailed:
     """Run `fn(*args)` in the worker with `cpu_seconds` more CPU time than it has used."""
+    global _reserve
     hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
     resource.setrlimit(resource.RLIMIT_CPU, (math.ceil(_cpu_used() + cpu_seconds), hard))
-    reserve = bytearray(MEMORY_RESERVE)  # given back on MemoryError, so the worker can still report it
     try:
+        if _reserve is None:
+            _reserve = bytearray(MEMORY_RESERVE)
         return fn(*args)
     except MemoryError:
-        del reserve
+        _reserve = None
         gc.collect()
         return TaskFailed("memory_limit", "cleaning needed more memory than the worker may use")
     finally:

@@ -91,6 +91,18 @@ def test_a_consistent_change_of_several_keys_is_taken(tmp_path: Path) -> None:
         ),
         ("clean:\n  workers: -2\n", "clean.workers: Input should be greater than or equal to 0, not -2"),
         (
+            "clean:\n  precise_switch_ratio: 0.5\n",
+            "clean.precise_switch_ratio: Input should be greater than or equal to 1",
+        ),
+        (
+            "clean:\n  precise_agree_share: 1.2\n",
+            "clean.precise_agree_share: Input should be less than or equal to 1",
+        ),
+        (
+            "clean:\n  language_sample_chars: 0\n",
+            "clean.language_sample_chars: Input should be greater than or equal to 1",
+        ),
+        (
             "clean:\n  template_min_share: 1.5\n",
             "clean.template_min_share: Input should be less than or equal to 1",
         ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from pipeline.boilerplate import Block, blocks_from_xml, reconcile, select_blocks
+from pipeline.clean.blocks import Block, blocks_from_xml, reconcile, select_blocks
 from pipeline.config import CleanConfig
 
 CONFIG = CleanConfig()
@@ -74,12 +74,12 @@ def test_block_rules_drop_title_teasers_and_empty_headings() -> None:
         Block("head", "Newsletter"),
         Block("head", "Thanks for signing up!"),
     ]
-    lines, removed = select_blocks(blocks, "", "Council approves budget", CONFIG)
+    lines, removed = select_blocks(blocks, "Council approves budget", CONFIG)
     assert lines == [PROSE, "What happens next", PROSE.replace("Monday", "Friday")]
     assert removed == {"title": 1, "teaser_links": 3, "empty_heading": 2}
 
 
 def test_a_linked_paragraph_inside_the_text_is_kept() -> None:
     long_link = Block("p", PROSE + " " + PROSE, link_chars=2 * len(PROSE))
-    lines, removed = select_blocks([Block("p", PROSE), long_link], "", None, CONFIG)
+    lines, removed = select_blocks([Block("p", PROSE), long_link], None, CONFIG)
     assert len(lines) == 2 and not removed

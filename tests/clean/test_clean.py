@@ -1,4 +1,4 @@
-"""Whole pages through extract -> remove_boilerplate -> finish: articles, rejections, seeds."""
+"""Whole pages through extract -> finish_run: articles, rejections, seeds."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline.boilerplate import remove_boilerplate
-from pipeline.clean import _check_bytes, decode, extract, finish, word_count
+from pipeline.clean import extract, finish_run
 from pipeline.config import CleanConfig
 from pipeline.records import Document, RawPage, Rejection
 from tests.conftest import SEED_CHROME, SEEDS
@@ -57,8 +56,7 @@ def page(
 def clean(*pages: RawPage, config: CleanConfig = CONFIG) -> list[Document | Rejection]:
     extracted = [extract(p, config) for p in pages]
     docs = [d for d in extracted if isinstance(d, Document)]
-    remove_boilerplate(docs, config)
-    finished = {d.url: finish(d, config) for d in docs}
+    finished = {d.url: d for d in finish_run(docs, config)}
     return [finished.get(item.url, item) for item in extracted]
 
 
@@ -100,10 +98,6 @@ def test_thresholds_come_from_the_configuration() -> None:
     config = CleanConfig(min_text_words=5, min_text_chars=20)
     [doc] = clean(page(html_page(f"<main><article><p>{PARAGRAPHS[0]}</p></article></main>")), config=config)
     assert isinstance(doc, Document)
-
-
-def test_words_of_unspaced_scripts_are_counted() -> None:
-    assert word_count("日本語の文章です。これは記事の本文です。") >= 8
 
 
 def test_an_article_split_into_sibling_chunks_is_recovered() -> None:
@@ -176,45 +170,6 @@ def test_utf16_and_utf32_pages_with_a_bom_are_articles_not_binary(codec: str) ->
     bom = {"utf-16": "", "utf-32": ""}.get(codec, "\ufeff")  # Python's utf-16/32 write their own BOM
     [doc] = clean(raw((bom + ARTICLE.replace("debate", "débat")).encode(codec)))
     assert isinstance(doc, Document) and "long débat about" in doc.text
-
-
-def test_the_bom_beats_the_declared_charset() -> None:
-    content = b"\xef\xbb\xbf" + "<p>caf\u00e9 \u20ac</p>".encode()
-    assert decode(raw(content, charset="iso-8859-1")) == "<p>café €</p>"
-    assert decode(raw("\ufeff<p>\u00e9</p>".encode("utf-16-le"), charset="utf-8")) == "<p>é</p>"
-
-
-def test_a_utf16_charset_from_the_transport_is_not_binary() -> None:
-    page_ = raw("<p>plain words</p>".encode("utf-16-le"), charset="utf-16le")
-    _check_bytes(page_, CONFIG)
-    assert decode(page_) == "<p>plain words</p>"
-
-
-@pytest.mark.parametrize(
-    ("content", "charset", "text"),
-    [
-        (b"<p>caf\xe9 \x80</p>", "iso-8859-1", "<p>café €</p>"),  # WHATWG: iso-8859-1 is windows-1252
-        (b"<p>caf\xe9</p>", "ascii", "<p>café</p>"),  # so is ascii
-        ("<p>café</p>".encode(), "foo", "<p>café</p>"),  # an unknown label is ignored: UTF-8
-        (b"<p>caf\xe9 cr\xe8me</p>", "utf-8", "<p>café crème</p>"),  # latin-1 labelled as UTF-8
-        (b"<p>caf\xe9</p>", None, "<p>café</p>"),  # unlabelled and not UTF-8: windows-1252
-        ("<p>na\u00efve caf\u00e9 \u00fcber</p>".encode() + b"\xa0", "utf-8", "<p>naïve café über</p>\ufffd"),
-        ("<p>\u65e5\u672c</p>".encode(), "euc-jp", "<p>日本</p>"),  # not EUC-JP, but valid UTF-8
-        ("<p>\u65e5\u672c\u8a9e</p>".encode("cp932"), "Shift_JIS", "<p>日本語</p>"),
-        ("<p>\u4e2d\u6587</p>".encode("gbk"), "gb2312", "<p>中文</p>"),  # WHATWG: gb2312 is GBK
-    ],
-)
-def test_charset_labels_and_mistakes_are_read_as_browsers_read_them(
-    content: bytes, charset: str | None, text: str
-) -> None:
-    assert decode(raw(content, charset=charset)) == text
-
-
-def test_the_meta_charset_is_used_when_the_transport_says_nothing() -> None:
-    content = b'<html><head><meta charset="windows-1251"></head><body><p>\xcf\xf0\xe8\xe2\xe5\xf2</p>'
-    assert "<p>Привет</p>" in decode(raw(content))
-    utf16_claim = b'<meta http-equiv="Content-Type" content="text/html; charset=utf-16"><p>caf\xc3\xa9</p>'
-    assert decode(raw(utf16_claim)).endswith("<p>café</p>")  # an ASCII page is not UTF-16: UTF-8
 
 
 def test_a_charset_browsers_refuse_to_decode_is_rejected() -> None:

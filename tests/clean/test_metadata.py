@@ -1,11 +1,20 @@
-"""Metadata: dates normalised to ISO 8601 (UTC when zoned), authors, canonical URL, language."""
+"""Metadata: dates normalised to ISO 8601 (UTC when zoned), authors, canonical URL."""
 
 from __future__ import annotations
 
 import pytest
 from lxml import html as lxml_html
 
-from pipeline.metadata import authors, canonical_url, is_date_line, language, normalise_date, published_time
+from pipeline.clean.metadata import (
+    authors,
+    canonical_url,
+    declared_time,
+    html_metadata,
+    is_date_line,
+    normalise_date,
+    published_time,
+    refined_day,
+)
 
 
 @pytest.mark.parametrize(
@@ -39,7 +48,7 @@ def test_published_time_prefers_declared_times() -> None:
         '<meta property="article:published_time" content="2020-09-17T13:02:00+00:00">'
         '<script type="application/ld+json">{"datePublished": "2020-01-01T00:00:00Z"}</script>'
     )
-    assert published_time(tree, "2020-09-18") == "2020-09-17T13:02:00Z"
+    assert published_time(tree) == "2020-09-17T13:02:00Z"
 
 
 def test_published_time_from_json_ld_then_time_element() -> None:
@@ -47,15 +56,49 @@ def test_published_time_from_json_ld_then_time_element() -> None:
         '<script type="application/ld+json">'
         '[{"@graph": [{"datePublished": "2020-05-01T08:00:00-04:00"}]}]</script>'
     )
-    assert published_time(json_ld, None) == "2020-05-01T12:00:00Z"
+    assert declared_time(json_ld) == "2020-05-01T12:00:00Z"
     time_element = page("", '<time datetime="2020-05-02T09:30:00Z">May 2</time>')
-    assert published_time(time_element, None) == "2020-05-02T09:30:00Z"
+    assert declared_time(time_element) == "2020-05-02T09:30:00Z"
 
 
 def test_a_byline_time_refines_a_bare_day() -> None:
     tree = page("", "<div>By J. Smith · September 18, 2020 06:16 · No Comments</div><p>Text.</p>")
-    assert published_time(tree, "2020-09-18") == "2020-09-18T06:16:00"
-    assert published_time(tree, "2020-09-19") == "2020-09-19"  # another day: a teaser's date
+    assert refined_day(tree, "2020-09-18") == "2020-09-18T06:16:00"
+    assert refined_day(tree, "2020-09-19") == "2020-09-19"  # another day: a teaser's date
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("November 19, 2019, 9:02 AM", "2019-11-19T09:02:00"),
+        ("Monday, November 18th, 2019", "2019-11-18"),
+        ("20 Nov 2019 08:02", "2019-11-20T08:02:00"),
+        ("Published: 3 March 2020, 10:12", "2020-03-03T10:12:00"),
+        ("19 Nov 2019 07:09 GMT", "2019-11-19T07:09:00Z"),  # a zone: dateparser's part
+    ],
+)
+def test_dates_written_in_words(written: str, expected: str) -> None:
+    assert normalise_date(written) == expected
+
+
+def test_a_page_without_declared_time_gets_htmldates_day() -> None:
+    tree = page("", "<article><p>Posted on 2020-09-18 by the desk.</p><p>Text of the story.</p></article>")
+    assert published_time(tree, "https://site.example/2020/09/18/story") == "2020-09-18"
+
+
+def test_html_metadata_reads_the_declarations() -> None:
+    tree = page(
+        '<title>Council approves budget | Site</title><meta property="og:site_name" content="@site">'
+        '<script type="application/ld+json">{"@type": "NewsArticle", "headline": "Council approves budget",'
+        ' "author": {"@type": "Person", "name": "Ann Lee"}, "datePublished": "2020-09-14"}</script>'
+    )
+    fields = html_metadata(tree, "https://site.example/news/budget")
+    assert (fields["title"], fields["author"], fields["published_at"]) == (
+        "Council approves budget",
+        "Ann Lee",
+        "2020-09-14",
+    )
+    assert fields["sitename"] == "site" and fields["canonical_url"] is None
 
 
 def test_authors_from_byline_or_schema_org() -> None:
@@ -71,12 +114,6 @@ def test_canonical_url_is_absolute() -> None:
     tree = page('<link rel="canonical" href="/news/story-1">')
     assert canonical_url(tree, "https://site.example/amp/story-1") == "https://site.example/news/story-1"
     assert canonical_url(page(""), "https://site.example/x") is None
-
-
-def test_language_is_iso_639_1() -> None:
-    assert language("The council approved the new budget on Monday after a long debate.") == "en"
-    assert language("Der Stadtrat hat am Montag nach langer Debatte den neuen Haushalt beschlossen.") == "de"
-    assert language("") is None
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.boilerplate import learn_templates, line_digest, remove_boilerplate
 from pipeline.clean import source_of
+from pipeline.clean.lines import line_digest
+from pipeline.clean.templates import learn_templates, remove_templates
 from pipeline.commits import Manifest, RunCounts, RunObjects, append, commit_sequences
 from pipeline.config import CleanConfig
 from pipeline.layout import templates_key
@@ -43,7 +44,7 @@ def site_pages(site: str, count: int, start: int = 0) -> list[Document]:
 
 def test_lines_on_enough_pages_of_one_site_are_its_template() -> None:
     docs = site_pages("a.example", 3) + site_pages("b.example", 1)
-    remove_boilerplate(docs, CONFIG)
+    remove_templates(docs, CONFIG)
     assert [d.text for d in docs[:3]] == [STORIES[0], STORIES[1], STORIES[2]]
     assert docs[3].text == f"{NAV}\n{STORIES[0]}\nOur team"  # another site, seen once
     assert docs[0].removed["template"] == 2
@@ -58,7 +59,7 @@ def test_copies_of_one_story_do_not_make_a_template() -> None:
 
 def test_templates_can_be_switched_off() -> None:
     docs = site_pages("a.example", 3)
-    remove_boilerplate(docs, CleanConfig(learn_templates=False))
+    remove_templates(docs, CleanConfig(learn_templates=False))
     assert all(NAV in d.text for d in docs)
 
 
@@ -70,7 +71,7 @@ def commit(store: LocalStore, run_id: str) -> None:
 
 def run(store: LocalStore, run_id: str, docs: list[Document]) -> list[Document]:
     learned: dict = {}
-    remove_boilerplate(docs, CONFIG, load_templates(store, CONFIG), learned)
+    remove_templates(docs, CONFIG, load_templates(store, CONFIG), learned)
     save_templates(store, run_id, learned, CONFIG)
     commit(store, run_id)
     return docs
@@ -163,3 +164,26 @@ def test_the_newest_runs_are_the_last_committed_whatever_their_names(tmp_path: P
         commit(store, run_id)
     newest = CleanConfig(template_memory_runs=1, template_memory_min_pages=1)
     assert load_templates(store, newest) == {"a.example": {"new"}}
+
+
+def test_workers_hand_over_one_digest_per_line() -> None:
+    from datetime import UTC, datetime
+
+    from pipeline.clean import extract
+    from pipeline.clean.lines import line_key
+    from pipeline.records import RawPage
+
+    text = "\n".join([NAV, *STORIES])
+    page = RawPage("https://a.example/1.txt", text.encode(), "text/plain", datetime.now(UTC))
+    extracted = extract(page, CONFIG)
+    assert isinstance(extracted, Document)
+    lines = extracted.text.splitlines()
+    assert extracted.line_digests == [line_digest(line_key(line)) for line in lines]
+
+
+def test_a_document_without_digests_gets_them() -> None:
+    docs = site_pages("a.example", 3)
+    docs[0].line_digests = ["stale"]
+    remove_templates(docs, CONFIG)
+    assert [d.text for d in docs] == STORIES[:3]
+    assert all(len(d.line_digests) == len(d.text.splitlines()) for d in docs)

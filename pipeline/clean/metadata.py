@@ -1,15 +1,19 @@
-"""Article metadata: publication time, authors, site name, canonical URL, language.
+"""Article metadata: title, publication time, authors, site name, canonical URL.
 
 Publication times matter most: deduplication keeps the earliest-published copy of a
 story. Publishers declare them in several places, so the declared ones are tried in
-order of trust (Open Graph / schema.org / <time>) before trafilatura's own guess
-(htmldate, day only) and before a date line in the text. Every time comes out as ISO
+order of trust (Open Graph / schema.org / <time>) before htmldate's guess (day only,
+and only asked when the page declares nothing) and before a date line in the text.
+Title, site name and declared authors come from trafilatura's readers of the <head>
+and JSON-LD, with its byline search in the cleaned body only for pages that declare no
+author; its other readers (categories, tags, licence) are not run. Every time comes out as ISO
 8601: UTC ("...Z") when the page gave a timezone, without offset when it gave none,
 and a bare day when it gave no time of day.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator
@@ -17,7 +21,16 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
+from htmldate import find_date
+from lxml import etree
 from lxml import html as lxml_html
+from trafilatura.metadata import (
+    examine_meta,
+    extract_author,
+    extract_meta_json,
+    extract_sitename,
+    extract_title,
+)
 from url_normalize import url_normalize
 
 from pipeline.records import utc_iso
@@ -33,17 +46,36 @@ DATE_LINE = re.compile(
     re.IGNORECASE,
 )
 BYLINE_SEPARATOR = re.compile(r"\s[·|•]\s|\s[-–—]\s")
+# Day-first and month-first English dates without a zone, tried before dateparser (C locale names).
+COMMON_DATE_LAYOUTS = tuple(
+    f"{weekday}{day}{clock}"
+    for weekday in ("", "%A, ")
+    for day in ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y")
+    for clock in ("", " %H:%M", ", %H:%M", " %I:%M %p", ", %I:%M %p")
+)
+ORDINAL_SUFFIX = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b")
+JSON_LD = etree.XPath('//script[@type="application/ld+json"]')
+BODY_TEXT = etree.XPath("//body//text()[normalize-space()]")
+META_AUTHOR = etree.XPath('//meta[@name="author"]/@content')
+CANONICAL_XPATHS = (
+    etree.XPath('//link[@rel="canonical"]/@href'),
+    etree.XPath('//meta[@property="og:url"]/@content'),
+)
 TEXT_NODES_SEARCHED = 300  # a page states its own date near the top; later ones belong to teasers
+DATEPARSER_SETTINGS = {"STRICT_PARSING": True, "PREFER_DAY_OF_MONTH": "first"}
 TIME_OF_DAY = re.compile(r"\d{1,2}[:.]\d\d|\d\s?[ap]\.?m\b", re.IGNORECASE)
 # Where publishers declare the publication time, most trusted first.
-DATE_XPATHS = (
-    '//meta[@property="article:published_time"]/@content',
-    '//meta[@itemprop="datePublished"]/@content',
-    '//meta[@name="pubdate" or @name="publishdate" or @name="publish-date" or @name="date" '
-    'or @name="DC.date.issued" or @name="dcterms.created" or @name="parsely-pub-date" '
-    'or @name="sailthru.date" or @property="og:published_time"]/@content',
-    '//*[@itemprop="datePublished"]/@datetime',
-    "//time[@datetime][1]/@datetime",
+DATE_XPATHS = tuple(
+    etree.XPath(expression)
+    for expression in (
+        '//meta[@property="article:published_time"]/@content',
+        '//meta[@itemprop="datePublished"]/@content',
+        '//meta[@name="pubdate" or @name="publishdate" or @name="publish-date" or @name="date" '
+        'or @name="DC.date.issued" or @name="dcterms.created" or @name="parsely-pub-date" '
+        'or @name="sailthru.date" or @property="og:published_time"]/@content',
+        '//*[@itemprop="datePublished"]/@datetime',
+        "//time[@datetime][1]/@datetime",
+    )
 )
 
 
@@ -71,20 +103,39 @@ def normalise_date(value: str) -> str | None:
     return moment.isoformat(timespec="seconds")
 
 
-def _parse_free_text(value: str) -> datetime | None:
-    import dateparser  # slow to import, and only needed for dates written in words
+def _parse_common(value: str) -> datetime | None:
+    """The usual English spellings ("May 1, 2020 10:12"), read without dateparser's cost."""
+    value = ORDINAL_SUFFIX.sub(r"\1", value)
+    for layout in COMMON_DATE_LAYOUTS:
+        try:
+            return datetime.strptime(value, layout)
+        except ValueError:
+            continue
+    return None
 
+
+def _parse_free_text(value: str) -> datetime | None:
     cleaned = re.sub(r"^(?:published|posted|updated|date)\s*:?\s*", "", value, flags=re.IGNORECASE)
     cleaned = re.sub(r",? updated:?.*$", "", cleaned, flags=re.IGNORECASE)
-    settings = {"STRICT_PARSING": True, "PREFER_DAY_OF_MONTH": "first"}
+    if common := _parse_common(cleaned):
+        return common
+    import dateparser  # slow to import and to run, and only needed for the other spellings
+
     # English first: guessing the language is ten times slower, and most dates need none.
-    return dateparser.parse(cleaned, languages=["en"], settings=settings) or dateparser.parse(
-        cleaned, settings=settings
+    return dateparser.parse(cleaned, languages=["en"], settings=DATEPARSER_SETTINGS) or dateparser.parse(
+        cleaned, settings=DATEPARSER_SETTINGS
     )
 
 
+def load_date_parser() -> None:
+    """Import dateparser and load its English data now, instead of on the first date it reads."""
+    import dateparser
+
+    dateparser.parse("1 May 2020", languages=["en"], settings=DATEPARSER_SETTINGS)
+
+
 def _json_ld(tree: lxml_html.HtmlElement) -> Iterator[dict[str, Any]]:
-    for script in tree.xpath('//script[@type="application/ld+json"]'):
+    for script in JSON_LD(tree):
         try:
             data = json.loads(script.text_content())
         except ValueError:
@@ -99,16 +150,25 @@ def _json_ld(tree: lxml_html.HtmlElement) -> Iterator[dict[str, Any]]:
                 stack.extend(v for v in item.values() if isinstance(v, (list, dict)))
 
 
-def published_time(tree: lxml_html.HtmlElement, fallback: str | None) -> str | None:
-    """The declared publication time, else trafilatura's day (`fallback`)."""
-    candidates = [str(v) for xpath in DATE_XPATHS[:3] for v in tree.xpath(xpath)]
+def declared_time(tree: lxml_html.HtmlElement) -> str | None:
+    """The first publication time the page declares that parses, most trusted declaration first."""
+    candidates = [str(v) for xpath in DATE_XPATHS[:3] for v in xpath(tree)]
     candidates += [str(item["datePublished"]) for item in _json_ld(tree) if item.get("datePublished")]
-    candidates += [str(v) for xpath in DATE_XPATHS[3:] for v in tree.xpath(xpath)]
-    for candidate in candidates:
-        if date := normalise_date(candidate):
-            return date
-    day = normalise_date(fallback) if fallback else None
+    candidates += [str(v) for xpath in DATE_XPATHS[3:] for v in xpath(tree)]
+    return next((date for candidate in candidates if (date := normalise_date(candidate))), None)
+
+
+def refined_day(tree: lxml_html.HtmlElement, day: str | None) -> str | None:
+    """A guessed day, with the time of day when the page writes one on that day near its top."""
     return _time_in_text(tree, day) or day
+
+
+def published_time(tree: lxml_html.HtmlElement, url: str | None = None) -> str | None:
+    """The declared publication time, else htmldate's day (asked only then: it is slow), refined."""
+    if declared := declared_time(tree):
+        return declared
+    guess = find_date(tree, url=url, extensive_search=True, original_date=True)
+    return refined_day(tree, normalise_date(guess) if guess else None)
 
 
 def _time_in_text(tree: lxml_html.HtmlElement, day: str | None) -> str | None:
@@ -116,7 +176,7 @@ def _time_in_text(tree: lxml_html.HtmlElement, day: str | None) -> str | None:
 
     When trafilatura found only the day, a time written on that same day refines it.
     """
-    for text in tree.xpath("//body//text()[normalize-space()]")[:TEXT_NODES_SEARCHED]:
+    for text in BODY_TEXT(tree)[:TEXT_NODES_SEARCHED]:
         for part in BYLINE_SEPARATOR.split(str(text)):
             moment = date_from_line(part.strip()) if TIME_OF_DAY.search(part) else None
             if moment and "T" in moment and (day is None or moment.startswith(day)):
@@ -140,7 +200,7 @@ def _names(value: Any) -> list[str]:
 
 
 def authors(tree: lxml_html.HtmlElement, extracted: str | None) -> str | None:
-    """Authors as "A; B": trafilatura's byline reading, else schema.org or <meta name=author>."""
+    """Authors as "A; B": trafilatura's reading of the declarations, else schema.org or <meta name=author>."""
     names = [name.strip() for name in (extracted or "").split(";")]
     if not any(names):
         names = [
@@ -150,7 +210,7 @@ def authors(tree: lxml_html.HtmlElement, extracted: str | None) -> str | None:
             for n in _names(item.get("author"))
         ]
     if not any(names):
-        names = [str(v) for v in tree.xpath('//meta[@name="author"]/@content')]
+        names = [str(v) for v in META_AUTHOR(tree)]
     unique = list(dict.fromkeys(" ".join(name.split()) for name in names if name.strip()))
     return "; ".join(unique) or None
 
@@ -176,11 +236,11 @@ def _comparable(url: str) -> str:
 
 def canonical_url(tree: lxml_html.HtmlElement, url: str) -> str | None:
     """<link rel=canonical>, else og:url, made absolute; None when it is the page's own URL."""
-    for xpath in ('//link[@rel="canonical"]/@href', '//meta[@property="og:url"]/@content'):
-        for href in tree.xpath(xpath):
+    for xpath in CANONICAL_XPATHS:
+        for href in xpath(tree):
             try:
                 absolute = urljoin(url, str(href).strip())
-                own = _comparable(absolute) == _comparable(url)
+                own = absolute == url or _comparable(absolute) == _comparable(url)
             except ValueError:  # a malformed declaration is no declaration
                 continue
             if absolute.startswith(("http://", "https://")):
@@ -188,23 +248,29 @@ def canonical_url(tree: lxml_html.HtmlElement, url: str) -> str | None:
     return None
 
 
-def language(text: str) -> str | None:
-    """ISO 639-1 code of the text, from py3langid (offline, ships its model)."""
-    import py3langid
+def byline(cleaned: lxml_html.HtmlElement) -> str | None:
+    """Authors named in the byline of a page that declares none (trafilatura's `extract_author`).
 
-    if not text.strip():
-        return None
-    code, _ = py3langid.classify(text[:5000])
-    return code
+    It reads every element that looks like a byline, the costliest metadata reader, so it
+    is given the cleaned page (scripts, navigation and comment sections gone): half the
+    work of the raw page, and commenters are not taken for the author.
+    """
+    found = extract_author(cleaned)
+    return authors(cleaned, found) if found else None
 
 
-def html_metadata(tree: lxml_html.HtmlElement, url: str, extracted: Any) -> dict[str, Any]:
-    """Metadata of an HTML page, from its parsed markup and trafilatura's `Document` for it."""
-    site_names = tree.xpath('//meta[@property="og:site_name"]/@content')
+def html_metadata(tree: lxml_html.HtmlElement, url: str) -> dict[str, Any]:
+    """Metadata of an HTML page from its parsed markup (the author only when declared: see `byline`)."""
+    declared = examine_meta(tree)
+    if declared.author and " " not in declared.author:  # a handle, not a name (trafilatura's rule)
+        declared.author = None
+    with contextlib.suppress(Exception):  # a broken JSON-LD block only loses what it declared
+        declared = extract_meta_json(tree, declared)
+    sitename = (declared.sitename or extract_sitename(tree) or "").lstrip("@")
     return {
-        "title": extracted.title,
-        "author": authors(tree, extracted.author),
-        "published_at": published_time(tree, extracted.date),
-        "sitename": extracted.sitename or (str(site_names[0]) if site_names else None),
+        "title": declared.title or extract_title(tree),
+        "author": authors(tree, declared.author),
+        "published_at": published_time(tree, url),
+        "sitename": sitename or None,
         "canonical_url": canonical_url(tree, url),
     }
