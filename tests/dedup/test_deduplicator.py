@@ -9,7 +9,7 @@ from pipeline.config import DedupConfig
 from pipeline.dedup import Deduplicator
 from pipeline.dedup.index import in_memory
 from pipeline.dedup.shingles import shingle_batch
-from pipeline.dedup.verification import StoryFrequency, Text, Verifier
+from pipeline.dedup.verification import Overlap, StoryFrequency, Text, Verifier
 from pipeline.records import Decision, Document
 from tests.dedup.texts import (
     LOCAL_PARAGRAPHS,
@@ -145,6 +145,16 @@ def texts(*paragraph_lists: list[str]) -> list[Text]:
     return [Text(shingles, words) for shingles, words in zip(batch, word_counts.tolist(), strict=True)]
 
 
+def overlap(page: Text, reference: Text, *others: Text) -> Overlap:
+    """How `page` overlaps `reference` when the reference and `others` are the stored stories."""
+    frequency = StoryFrequency(CONFIG.frequency_counters, 10_000)
+    for text_ in (reference, *others):
+        frequency.add(text_.counters(frequency))
+    verifier = Verifier(CONFIG, frequency)
+    verifier.start(page)
+    return verifier.overlap(reference)
+
+
 def test_shingles_many_other_stories_have_are_no_evidence() -> None:
     """A short story that is mostly a widely quoted statement is not a copy of another such story."""
     short = [STORIES_QUOTING_THE_STATEMENT[0][0], STATEMENT]
@@ -176,12 +186,7 @@ def test_common_trailers_and_notes_do_not_count_against_a_copy() -> None:
     page, reference = texts(copy, WIRE_STORY)
     fair = "Unrelated story number {} about a town fair and its prize pumpkins."
     others = texts(*([NOTE, fair.format(n), TRAILER] for n in range(CONFIG.common_stories)))
-    frequency = StoryFrequency(CONFIG.frequency_counters, 10_000)
-    for text_ in (reference, *others):
-        frequency.add(text_.counters(frequency))
-    verifier = Verifier(CONFIG, frequency)
-    verifier.start(page)
-    found = verifier.overlap(reference)
+    found = overlap(page, reference, *others)
     assert found.own[0] < page.words - 20  # note and trailer are common
     assert found.verifies(CONFIG)
 
@@ -190,11 +195,7 @@ def test_containment_must_cover_most_of_the_smaller_texts_own_words() -> None:
     """Sharing a few paragraphs with a longer story does not make a short story its copy."""
     short = [WIRE_STORY[0], WIRE_STORY[1], *LOCAL_PARAGRAPHS, STORIES_QUOTING_THE_STATEMENT[2][0]]
     page, reference = texts(short, WIRE_STORY)
-    frequency = StoryFrequency(CONFIG.frequency_counters, 10_000)
-    frequency.add(reference.counters(frequency))
-    verifier = Verifier(CONFIG, frequency)
-    verifier.start(page)
-    found = verifier.overlap(reference)
+    found = overlap(page, reference)
     assert 0.3 < found.containment < CONFIG.containment_threshold
     assert not found.verifies(CONFIG)
 
@@ -202,11 +203,7 @@ def test_containment_must_cover_most_of_the_smaller_texts_own_words() -> None:
 def test_too_little_own_text_is_not_judged() -> None:
     tiny = ["Dam vote passes."]
     page, reference = texts(tiny, tiny)
-    frequency = StoryFrequency(CONFIG.frequency_counters, 1_000)
-    frequency.add(reference.counters(frequency))
-    verifier = Verifier(CONFIG, frequency)
-    verifier.start(page)
-    found = verifier.overlap(reference)
+    found = overlap(page, reference)
     assert found.containment == 1.0 and not found.verifies(CONFIG)
 
 
