@@ -24,7 +24,7 @@ import hashlib
 from urllib.parse import urlparse
 
 from pipeline.clean import chrome, templates
-from pipeline.clean.decode import HTML_TYPES, _check_bytes, decode
+from pipeline.clean.decode import HTML_TYPES, check_bytes, decode
 from pipeline.clean.errors import PageRejected
 from pipeline.clean.html import extract_html
 from pipeline.clean.language import language, word_count
@@ -49,7 +49,7 @@ def source_of(url: str, canonical: str | None = None) -> str:
 
 def _page_fields(page: RawPage, config: CleanConfig) -> dict:
     """Lines, removals and metadata of one page, after the page's own rules (no site templates yet)."""
-    _check_bytes(page, config)
+    check_bytes(page)
     text = decode(page)
     if page.content_type in HTML_TYPES:
         article, fields = extract_html(text, page.url, config)
