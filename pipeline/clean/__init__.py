@@ -10,6 +10,8 @@ One module per concern:
 - `language`: language and word count;
 - `templates`: site templates learned over the run and remembered across runs;
 - `lines`: the line helpers all of them use (word keys computed once per line).
+- `errors`: `PageRejected`, a page that cannot be an article, with its reason;
+- `preload`: imported once by the workers' forkserver so new workers start with the models loaded.
 
 Everything about one page happens in `extract`, so it runs in the worker processes;
 `finish_run` only needs what the whole run shares: site templates, and the length check
@@ -22,7 +24,7 @@ import hashlib
 from urllib.parse import urlparse
 
 from pipeline.clean import chrome, templates
-from pipeline.clean.decode import HTML_TYPES, _check_bytes, decode
+from pipeline.clean.decode import HTML_TYPES, check_bytes, decode
 from pipeline.clean.errors import PageRejected
 from pipeline.clean.html import extract_html
 from pipeline.clean.language import language, word_count
@@ -32,7 +34,7 @@ from pipeline.clean.text import read_scrape
 from pipeline.config import CleanConfig
 from pipeline.records import Document, RawPage, Rejection, utc_iso
 
-__all__ = ["SiteLines", "Templates", "extract", "finish", "finish_run", "source_of", "word_count"]
+__all__ = ["SiteLines", "Templates", "extract", "finish", "finish_run", "source_of"]
 
 
 def source_of(url: str, canonical: str | None = None) -> str:
@@ -47,7 +49,7 @@ def source_of(url: str, canonical: str | None = None) -> str:
 
 def _page_fields(page: RawPage, config: CleanConfig) -> dict:
     """Lines, removals and metadata of one page, after the page's own rules (no site templates yet)."""
-    _check_bytes(page, config)
+    check_bytes(page)
     text = decode(page)
     if page.content_type in HTML_TYPES:
         article, fields = extract_html(text, page.url, config)

@@ -6,7 +6,6 @@ import re
 
 from pipeline import charsets
 from pipeline.clean.errors import PageRejected
-from pipeline.config import CleanConfig
 from pipeline.records import RawPage
 
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
@@ -15,7 +14,8 @@ BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"GIF8", b"\xff\xd8\xff", b"PK\x03\x04", b"
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
 
 
-def _check_bytes(page: RawPage, config: CleanConfig) -> None:
+def check_bytes(page: RawPage) -> None:
+    """Refuse, before any decoding work, a page that is empty, binary or of a type we cannot read."""
     content = page.content
     if not content.strip():
         raise PageRejected("empty", "the page has no content")

@@ -6,11 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline.clean.decode import _check_bytes, decode
-from pipeline.config import CleanConfig
+from pipeline.clean.decode import check_bytes, decode
 from pipeline.records import RawPage
 
-CONFIG = CleanConfig()
 FETCHED = datetime(2020, 9, 20, tzinfo=UTC)
 
 
@@ -26,7 +24,7 @@ def test_the_bom_beats_the_declared_charset() -> None:
 
 def test_a_utf16_charset_from_the_transport_is_not_binary() -> None:
     page_ = raw("<p>plain words</p>".encode("utf-16-le"), charset="utf-16le")
-    _check_bytes(page_, CONFIG)
+    check_bytes(page_)
     assert decode(page_) == "<p>plain words</p>"
 
 
