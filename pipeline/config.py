@@ -173,6 +173,15 @@ class DedupConfig(Settings):
     index_probe_batch: int = Field(
         8192, ge=1, description="keys probed at a time, which bounds a probe's buffers (a few MB)"
     )
+    index_cache_dir: str | None = Field(
+        None, description="folder of local copies of S3 index segments (default: the user's cache folder)"
+    )
+    index_cache_mb: int = Field(
+        4096,
+        ge=0,
+        le=1 << 24,
+        description="MB of S3 index segments kept locally (least recently used go first); 0: ranged GETs",
+    )
     compaction_fanout: int = Field(
         4, ge=2, le=64, description="this many segments of one level at the index's tail are merged"
     )

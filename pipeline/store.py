@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 from urllib.parse import urlparse
 
 DEFAULT_STORE = "./data/corpus"
 RANGE_READERS = 8  # concurrent ranged GETs of one batch on S3
+DOWNLOAD_CHUNK = 1 << 20  # bytes a whole-object download holds at a time
 
 
 class StoreError(RuntimeError):
@@ -174,6 +175,26 @@ class S3Store:
             if err.response["Error"]["Code"] in {"NoSuchKey", "404"}:
                 raise KeyError(key) from None
             raise StoreError(f"{self.uri}: {err}") from err
+
+    def head(self, key: str) -> tuple[int, str]:
+        """The object's size and ETag (what a local copy of it is checked against)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with _s3_errors(self.uri, passthrough=ClientError):
+                answer = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
+        except ClientError as err:
+            if err.response["Error"]["Code"] in {"NoSuchKey", "404"}:
+                raise KeyError(key) from None
+            raise StoreError(f"{self.uri}: {err}") from err
+        return answer["ContentLength"], answer["ETag"]
+
+    def download(self, key: str, handle: BinaryIO, etag: str) -> None:
+        """The object written to `handle` in chunks (so memory stays small), if it still has `etag`."""
+        with _s3_errors(self.uri):
+            answer = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key, IfMatch=etag)
+            for chunk in answer["Body"].iter_chunks(DOWNLOAD_CHUNK):
+                handle.write(chunk)
 
     def list(self, prefix: str) -> list[str]:
         keys = []

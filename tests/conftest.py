@@ -83,10 +83,12 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The AWS environment of `s3_environment`, for this test and the processes it starts."""
+def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> str:
+    """The AWS environment of `s3_environment`, for this test and the processes it starts; the
+    local cache of index segments in a folder of the test's own, not the user's."""
     for name, value in s3_environment(moto_endpoint).items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     return moto_endpoint

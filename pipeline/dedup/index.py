@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -27,7 +28,8 @@ from pipeline import layout
 from pipeline.commits import CommittedRun, RunObjects, committed_runs, last_sequence
 from pipeline.config import DedupConfig
 from pipeline.dedup import segments
-from pipeline.dedup.segments import BytesSource, Contents, Segment, StoreSource
+from pipeline.dedup.cache import SegmentCache, default_cache_dir
+from pipeline.dedup.segments import BytesSource, Contents, Segment
 from pipeline.dedup.shingles import SHINGLE_SCHEME
 from pipeline.dedup.signatures import Postings, candidate_keys
 from pipeline.dedup.stories import Story, story_key
@@ -213,9 +215,15 @@ def _legacy(data: bytes, key: str, config: DedupConfig) -> bytes:
         return encode_segment(stories, arrays["seen"].tolist(), config, texts)
 
 
-def open_segment(store: Store, key: str, config: DedupConfig) -> Segment:
+def segment_cache(config: DedupConfig) -> SegmentCache:
+    """The local cache of remote segments the configuration asks for."""
+    folder = config.index_cache_dir or default_cache_dir()
+    return SegmentCache(Path(folder).expanduser(), config.index_cache_mb << 20)
+
+
+def open_segment(store: Store, key: str, config: DedupConfig, cache: SegmentCache) -> Segment:
     """A committed segment, checked against the configuration's scheme."""
-    source: StoreSource | BytesSource = StoreSource(store, key)
+    source = cache.source(store, key)
     if source.read([(0, len(segments.MAGIC))])[0] != segments.MAGIC:
         source = BytesSource(_legacy(store.get(key), key, config))
     part = Segment(key, source, config.index_read_gap, config.index_probe_batch)
@@ -242,7 +250,9 @@ def load_index(store: Store, config: DedupConfig, runs: list[CommittedRun] | Non
     """The index of the committed `runs` (default: all); segments of uncommitted runs are never read.
     Opening a segment reads its header and fences only."""
     runs = committed_runs(store) if runs is None else runs
-    return IndexState([open_segment(store, key, config) for key in live_segments(runs)], last_sequence(runs))
+    cache = segment_cache(config)
+    parts = [open_segment(store, key, config, cache) for key in live_segments(runs)]
+    return IndexState(parts, last_sequence(runs))
 
 
 def merge_plan(levels: list[int], fanout: int) -> tuple[int, int]:
@@ -264,7 +274,7 @@ def merge_plan(levels: list[int], fanout: int) -> tuple[int, int]:
 def compact(store: Store, run_id: str, state: IndexState, objects: RunObjects, config: DedupConfig) -> None:
     """Under the lease, before the commit: merge the newest segments if the plan says so, and name
     the merged segment and what it replaces in the run's objects (visible once committed)."""
-    parts = [*state.parts, open_segment(store, objects.index, config)]
+    parts = [*state.parts, open_segment(store, objects.index, config, segment_cache(config))]
     start, level = merge_plan([part.level for part in parts], config.compaction_fanout)
     if start >= len(parts):
         return

@@ -1,0 +1,115 @@
+"""A local cache of index segments from remote stores: downloaded once, then read by pread.
+
+Segments never change once committed, so a copy made once stays right. On S3 a probe costs
+one ranged GET per bucket read; with the segment cached a run pays one GET per segment it has
+not seen before (per host) and then probes like a local folder. Copies are named by the
+object's location, size and ETag, written to a temp file and renamed into place (so
+concurrent runs on one host never see half a copy), and the least recently used ones (by
+mtime) are removed when the cache grows past its cap. docs/dedup.md ("The index") has the
+cost model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.dedup.segments import Source, StoreSource
+from pipeline.store import S3Store, Store
+
+log = logging.getLogger(__name__)
+SUFFIX = ".seg"
+
+
+def default_cache_dir() -> Path:
+    """The user's cache folder (XDG_CACHE_HOME, else ~/.cache) for this project."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "news-pipeline" / "segments"
+
+
+@dataclass
+class FileSource:
+    """A cached segment read by pread; the open handle keeps the copy readable even if another
+    process evicts it meanwhile."""
+
+    handle: int  # file descriptor
+
+    def read(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        return [os.pread(self.handle, end - start, start) for start, end in ranges]
+
+    def whole(self) -> bytes:
+        return self.read([(0, os.fstat(self.handle).st_size)])[0]
+
+    def __del__(self) -> None:
+        os.close(self.handle)
+
+
+@dataclass(frozen=True)
+class SegmentCache:
+    folder: Path
+    cap_bytes: int  # 0: no cache
+
+    def source(self, store: Store, key: str) -> Source:
+        """The segment `key` of `store`: a local copy for a remote store when it fits the cap,
+        else ranged reads from the store itself."""
+        if self.cap_bytes == 0 or not isinstance(store, S3Store):
+            return StoreSource(store, key)
+        size, etag = store.head(key)
+        if size > self.cap_bytes:
+            return StoreSource(store, key)
+        name = hashlib.sha256(f"{store.location(key)}\0{size}\0{etag}".encode()).hexdigest() + SUFFIX
+        path = self.folder / name
+        try:
+            return FileSource(self._open(store, key, path, size, etag))
+        except OSError as err:  # an unwritable or full cache folder costs speed, not the run
+            log.warning("segment cache %s unusable (%s): reading %s by ranges", self.folder, err, key)
+            return StoreSource(store, key)
+
+    def _open(self, store: S3Store, key: str, path: Path, size: int, etag: str) -> int:
+        """A descriptor of a complete copy at `path`, downloading it when missing or damaged."""
+        try:
+            handle = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            handle = None
+        if handle is not None:
+            if os.fstat(handle).st_size == size:
+                os.utime(path)  # recently used
+                return handle
+            os.close(handle)
+            log.warning("segment cache: %s has the wrong size, downloading %s again", path, key)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=self.folder, prefix=".tmp-", delete=False) as temp:
+            try:
+                store.download(key, temp, etag)
+                temp.flush()
+                os.fsync(temp.fileno())
+                if os.fstat(temp.fileno()).st_size != size:
+                    raise OSError(f"{key}: downloaded {os.fstat(temp.fileno()).st_size} bytes, not {size}")
+                os.replace(temp.name, path)
+            except BaseException:
+                os.unlink(temp.name)
+                raise
+        handle = os.open(path, os.O_RDONLY)
+        self._evict(keep=path)
+        return handle
+
+    def _evict(self, keep: Path) -> None:
+        """Remove the least recently used copies until the cache fits its cap."""
+        copies = []
+        for path in self.folder.glob("*" + SUFFIX):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # evicted by another process
+                continue
+            copies.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in copies)
+        for _, size, path in sorted(copies):
+            if total <= self.cap_bytes:
+                break
+            if path != keep:
+                path.unlink(missing_ok=True)
+                total -= size
