@@ -142,20 +142,25 @@ class S3Store:
                 return False
             raise StoreError(f"{self.uri}: {err}") from err
 
-    def get(self, key: str) -> bytes:
+    @contextmanager
+    def _reading(self, key: str) -> Iterator[None]:
+        """Reads of `key`: a missing object is a KeyError, any other failure a StoreError."""
         from botocore.exceptions import ClientError
 
         try:
             with _s3_errors(self.uri, passthrough=ClientError):
-                return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+                yield
         except ClientError as err:
             if err.response["Error"]["Code"] in {"NoSuchKey", "404"}:
                 raise KeyError(key) from None
             raise StoreError(f"{self.uri}: {err}") from err
 
+    def get(self, key: str) -> bytes:
+        with self._reading(key):
+            return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+
     def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
         """One ranged GET per range, RANGE_READERS at a time (a probe's ranges are independent)."""
-        from botocore.exceptions import ClientError
 
         def read(piece: tuple[int, int]) -> bytes:
             if piece[1] <= piece[0]:
@@ -165,28 +170,16 @@ class S3Store:
             )
             return answer["Body"].read()
 
-        try:
-            with _s3_errors(self.uri, passthrough=ClientError):
-                if len(ranges) <= 1:
-                    return [read(piece) for piece in ranges]
-                with ThreadPoolExecutor(RANGE_READERS) as pool:
-                    return list(pool.map(read, ranges))
-        except ClientError as err:
-            if err.response["Error"]["Code"] in {"NoSuchKey", "404"}:
-                raise KeyError(key) from None
-            raise StoreError(f"{self.uri}: {err}") from err
+        with self._reading(key):
+            if len(ranges) <= 1:
+                return [read(piece) for piece in ranges]
+            with ThreadPoolExecutor(RANGE_READERS) as pool:
+                return list(pool.map(read, ranges))
 
     def head(self, key: str) -> tuple[int, str]:
         """The object's size and ETag (what a local copy of it is checked against)."""
-        from botocore.exceptions import ClientError
-
-        try:
-            with _s3_errors(self.uri, passthrough=ClientError):
-                answer = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
-        except ClientError as err:
-            if err.response["Error"]["Code"] in {"NoSuchKey", "404"}:
-                raise KeyError(key) from None
-            raise StoreError(f"{self.uri}: {err}") from err
+        with self._reading(key):
+            answer = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
         return answer["ContentLength"], answer["ETag"]
 
     def download(self, key: str, handle: BinaryIO, etag: str) -> None:
