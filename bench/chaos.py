@@ -32,7 +32,6 @@ import logging
 import os
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -50,6 +49,7 @@ from tests.chaos.runs import (
     SETTINGS,
     CrashAndRerun,
     Run,
+    Sampler,
     crash_and_rerun,
     lost_and_doubled,
     placed,
@@ -68,36 +68,26 @@ ZOO_WALL_TARGET = 240.0  # seconds, on 2 cores
 MB = 1e6
 
 
-class PeakRss:
+class PeakRss(Sampler):
     """The largest sum of RSS over the processes of this benchmark's child sessions (each run
     starts a session of its own), sampled every 50 ms while in use."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.peak = 0
         self.samples = 0
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._sample, name="peak-rss", daemon=True)
 
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def _sample(self) -> None:
-        while not self._done.is_set():
-            total = 0
-            for child in psutil.Process().children():
-                for process in session_processes(child.pid):
-                    try:
-                        total += process.memory_info().rss
-                    except psutil.Error:  # it ended while we looked
-                        continue
-            self.peak = max(self.peak, total)
-            self.samples += 1
-            self._done.wait(0.05)
+    def sample(self) -> bool:
+        total = 0
+        for child in psutil.Process().children():
+            for process in session_processes(child.pid):
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:  # it ended while we looked
+                    continue
+        self.peak = max(self.peak, total)
+        self.samples += 1
+        return False
 
 
 def survived(outcome: CrashAndRerun, expected_rows: Counter, expected_stories: int) -> bool:

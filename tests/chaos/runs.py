@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import psutil
 
@@ -122,18 +123,15 @@ def newest_lease_generation(store: Store) -> int:
     return max((g for key in keys if (g := layout.lease_generation(key)) is not None), default=0)
 
 
-class LeaseWatch:
-    """Notes the moment a new lease generation shows up in a store (polled every 50 ms): when a
-    run there has taken the lease and starts its work. Use around the run."""
+class Sampler:
+    """Calls `sample()` every 50 ms on a background thread while in use (`with`), until it
+    returns True or the block ends."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.before = newest_lease_generation(store)
-        self.taken_at: float | None = None  # time.monotonic()
+    def __init__(self) -> None:
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._poll, name="lease-watch", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=type(self).__name__, daemon=True)
 
-    def __enter__(self) -> LeaseWatch:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -141,12 +139,29 @@ class LeaseWatch:
         self._done.set()
         self._thread.join()
 
-    def _poll(self) -> None:
-        while not self._done.is_set():
-            if newest_lease_generation(self.store) > self.before:
-                self.taken_at = time.monotonic()
-                return
+    def sample(self) -> bool:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        while not self._done.is_set() and not self.sample():
             self._done.wait(0.05)
+
+
+class LeaseWatch(Sampler):
+    """Notes the moment a new lease generation shows up in a store: when a run there has taken
+    the lease and starts its work. Use around the run."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+        self.before = newest_lease_generation(store)
+        self.taken_at: float | None = None  # time.monotonic()
+
+    def sample(self) -> bool:
+        if newest_lease_generation(self.store) > self.before:
+            self.taken_at = time.monotonic()
+            return True
+        return False
 
 
 @dataclass(frozen=True)
