@@ -19,7 +19,7 @@ from pipeline.store import Store
 if TYPE_CHECKING:  # only for annotations: readers need no numpy
     from pipeline.dedup import Supersession
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 
 def encode_jsonl_gz(rows: Iterable[dict[str, Any]]) -> bytes:
