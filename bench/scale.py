@@ -280,6 +280,7 @@ def one_run(folder: Path, seed: int) -> dict:
     keys = [index.page_key(doc.url, doc.content_sha) for doc in fresh]
     objects = RunObjects(index=layout.segment_key("run"))
     store.put(objects.index, index.encode_segment(dedup.changed, keys, CONFIG, dedup.placed_texts))
+    state.parts.append(index.open_segment(store, objects.index, CONFIG, index.segment_cache(CONFIG)))
     index.compact(store, "run", state, objects, CONFIG)
     commits.append(store, Manifest("run", state.sequence + 1, "2026-01-02T00:00:00Z", RunCounts(), objects))
     seconds = time.perf_counter() - started

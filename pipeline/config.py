@@ -232,6 +232,12 @@ class RunConfig(Settings):
         600.0, ge=0.0, description="how long a run waits for a live holder before exit 2"
     )
     part_records: int = Field(5000, ge=1, description="records per article or lineage object a run writes")
+    batch_pages: int = Field(
+        2000,
+        ge=1,
+        description="pages deduplicated and written at a time: the run's memory is bounded by a batch, "
+        "not by the run's size",
+    )
 
     @model_validator(mode="after")
     def _expiry_spans_several_heartbeats(self) -> Self:

@@ -3,14 +3,19 @@
     plan_shards -> extract_shard (per shard, parallel) -> commit_run
 
 Extraction looks at one page at a time and runs in worker processes (`pipeline.extract`).
-Everything that needs the whole run or the persistent index happens under the store's lease
-(`pipeline.lease`), in three steps with typed records between them:
+Everything that needs the run's other pages or the persistent index happens under the store's
+lease (`pipeline.lease`): the run loads what it needs of the store, then takes its pages in
+batches of `run.batch_pages`, as they come out of extraction, each in two steps with typed
+records between them:
 
-    load (index, templates, commit sequence) -> compute (templates, dedup, records) -> write
+    load (index, templates, commit sequence), then per batch:
+        compute (templates, dedup, records) -> write (article and lineage parts, index segment)
 
-and then the commit: one conditional write of the run's manifest in the commit log
-(`pipeline.commits`). Until then nothing the run wrote is visible to readers or later runs.
-docs/runs.md describes the protocol, its exit codes and what a crash at each step leaves.
+A batch is deduplicated against the committed index and the run's earlier batches, exactly as
+a later run would be, so the run's memory is bounded by a batch, not by the run. Then the
+commit: one conditional write of the run's manifest in the commit log (`pipeline.commits`).
+Until then nothing the run wrote is visible to readers or later runs. docs/runs.md describes
+the protocol, its exit codes and what a crash at each step leaves.
 """
 
 from __future__ import annotations
@@ -19,15 +24,17 @@ import logging
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from pipeline import clean, commits, layout, output, templates
 from pipeline.commits import CommitConflict, Manifest, RunCounts, RunObjects
 from pipeline.config import Config
 from pipeline.dedup import Deduplicator, Supersession, index
+from pipeline.dedup.index import SeenPages
 from pipeline.extract import extract_files
 from pipeline.failpoints import failpoint
 from pipeline.lease import Lease, LeaseBusy, LeaseLost, RunIdInUse
@@ -115,29 +122,33 @@ def extract_shard(
     return key
 
 
-def _read_staging(store: Store, keys: list[str]) -> list[Document | Rejection]:
+def _read_staging(store: Store, keys: list[str]) -> Iterator[Document | Rejection]:
     kinds = {"Document": Document, "Rejection": Rejection}
-    return [
-        kinds[row.pop("kind")].from_dict(row)
-        for key in keys
-        for row in output.decode_jsonl_gz(store.get(key))
-    ]
+    for key in keys:
+        for row in output.decode_jsonl_gz(store.get(key)):
+            yield kinds[row.pop("kind")].from_dict(row)
 
 
-# --- under the lease: load -> compute -> write -> commit ---------------------------------------
+# --- under the lease: load, then per batch compute -> write, then commit ---------------------
 
 
 @dataclass
 class Loaded:
-    """What a run needs of the committed store."""
+    """What a run needs of the committed store; the run's own batches join it as they are written."""
 
     index: index.IndexState
-    templates: clean.Templates
+    templates: templates.RunTemplates
+    committed_parts: int  # the first `committed_parts` of `index.parts` are committed segments
+
+    def seen(self, reprocess: bool) -> SeenPages:
+        """The pages a batch must skip: those of earlier runs and batches (with `reprocess`, only
+        those of this run's earlier batches: reprocessing reads each page once all the same)."""
+        return SeenPages(self.index.parts[self.committed_parts if reprocess else 0 :])
 
 
 @dataclass
 class Computed:
-    """A run's results, ready to write: records, the index segment and template evidence."""
+    """One batch's results, ready to write: records, the index segment and template evidence."""
 
     articles: list[dict[str, Any]]
     lineage: list[dict[str, Any]]
@@ -149,7 +160,8 @@ class Computed:
 def load(store: Store, config: Config) -> Loaded:
     runs = commits.committed_runs(store)
     state = index.load_index(store, config.dedup, runs)
-    return Loaded(state, templates.load_templates(store, config.clean, runs))
+    evidence = templates.load_evidence(store, config.clean, runs)
+    return Loaded(state, templates.RunTemplates(evidence, config.clean), len(state.parts))
 
 
 def _item_key(item: Document | Rejection) -> int:
@@ -157,28 +169,29 @@ def _item_key(item: Document | Rejection) -> int:
 
 
 def _split_seen(
-    items: list[Document | Rejection], seen: index.SeenPages, reprocess: bool
-) -> tuple[list[Document | Rejection], int]:
-    """Drop pages ingested by an earlier run (or twice in this one); count them."""
-    fresh, skipped, keys = [], 0, set()
-    for item in items:
-        key = _item_key(item)
-        if key in keys or (key in seen and not reprocess):
-            skipped += 1
-            continue
-        keys.add(key)
-        fresh.append(item)
-    return fresh, skipped
+    items: list[Document | Rejection], seen: SeenPages
+) -> tuple[list[Document | Rejection], list[int], int]:
+    """Drop pages ingested by an earlier run or batch (or twice in this batch); return the others,
+    their page keys, and how many were dropped."""
+    keys = [_item_key(item) for item in items]
+    fresh, fresh_keys, batch = [], [], set()
+    for item, key, was_seen in zip(items, keys, seen.among(keys).tolist(), strict=True):
+        if not was_seen and key not in batch:
+            batch.add(key)
+            fresh.append(item)
+            fresh_keys.append(key)
+    return fresh, fresh_keys, len(items) - len(fresh)
 
 
 def compute(
     loaded: Loaded, items: list[Document | Rejection], run_id: str, config: Config, reprocess: bool
 ) -> Computed:
-    """Site templates, dedup and records for the run's pages, against the loaded index."""
-    fresh, already = _split_seen(items, loaded.index.seen, reprocess)
+    """Site templates, dedup and records for one batch of the run's pages, against the loaded
+    index (with the run's earlier batches)."""
+    fresh, fresh_keys, already = _split_seen(items, loaded.seen(reprocess))
     docs = [item for item in fresh if isinstance(item, Document)]
     learned: clean.SiteLines = {}
-    finished = clean.finish_run(docs, config.clean, loaded.templates, learned)
+    finished = clean.finish_run(docs, config.clean, loaded.templates.known, learned)
     rejections = [item for item in fresh if isinstance(item, Rejection)]
     rejections += [item for item in finished if isinstance(item, Rejection)]
     docs = [item for item in finished if isinstance(item, Document)]
@@ -186,9 +199,7 @@ def compute(
     dedup = Deduplicator(config.dedup, loaded.index)
     decisions = dedup.assign(docs)
     articles, lineage = _records(docs, decisions, rejections, run_id, dedup.superseded)
-    segment = index.encode_segment(
-        dedup.changed, [_item_key(item) for item in fresh], config.dedup, dedup.placed_texts
-    )
+    segment = index.encode_segment(dedup.changed, fresh_keys, config.dedup, dedup.placed_texts)
     statuses = Counter(decision.status for decision in decisions)
     counts = RunCounts(
         pages_in=len(items),
@@ -201,22 +212,48 @@ def compute(
     return Computed(articles, lineage, segment, learned, counts)
 
 
-def write(store: Store, run_id: str, computed: Computed, config: Config) -> RunObjects:
-    """Write the run's objects under its own keys; invisible until the commit lists them."""
-    part = config.run.part_records
-    objects = RunObjects(
-        articles=output.write_parts(
-            store, layout.articles_prefix(run_id), computed.articles, part, "write.article_part"
-        ),
-        lineage=output.write_parts(
-            store, layout.lineage_prefix(run_id), computed.lineage, part, "write.lineage_part"
-        ),
-        index=layout.segment_key(run_id),
-        templates=templates.save_templates(store, run_id, computed.learned, config.clean),
-    )
-    store.put(objects.index, computed.segment)
-    failpoint("write.index_segment")
-    return objects
+class RunWriter:
+    """A run's objects, written batch by batch under its own keys (invisible until the commit
+    lists them): article and lineage parts as they fill, and one index segment per batch, which
+    the run's later batches then deduplicate against."""
+
+    def __init__(self, store: Store, run_id: str, config: Config) -> None:
+        self.store, self.run_id, self.config = store, run_id, config
+        part = config.run.part_records
+        self.articles = output.PartWriter(store, layout.articles_prefix(run_id), part, "write.article_part")
+        self.lineage = output.PartWriter(store, layout.lineage_prefix(run_id), part, "write.lineage_part")
+        self.segments: list[str] = []
+        self.counts = RunCounts()
+        self.cache = index.segment_cache(config.dedup)
+
+    def write(self, computed: Computed, loaded: Loaded) -> None:
+        self.articles.add(computed.articles)
+        self.lineage.add(computed.lineage)
+        key = layout.segment_key(self.run_id, len(self.segments))
+        self.store.put(key, computed.segment)
+        failpoint("write.index_segment")
+        self.segments.append(key)
+        loaded.index.parts.append(index.open_segment(self.store, key, self.config.dedup, self.cache))
+        loaded.templates.add(computed.learned)
+        self.counts.add(computed.counts)
+
+    def close(self, learned: clean.SiteLines) -> RunObjects:
+        return RunObjects(
+            articles=self.articles.close(),
+            lineage=self.lineage.close(),
+            index=self.segments[0],
+            index_batches=self.segments[1:],
+            templates=templates.save_templates(self.store, self.run_id, learned, self.config.clean),
+        )
+
+
+def batches(items: Iterable[Document | Rejection], size: int) -> Iterator[list[Document | Rejection]]:
+    """The items in lists of `size`; at least one list, so a run without pages commits too."""
+    items = iter(items)
+    batch = list(islice(items, size))
+    yield batch
+    while batch := list(islice(items, size)):
+        yield batch
 
 
 def _records(
@@ -289,21 +326,24 @@ def _tidy(store: Store, lease: Lease) -> None:
 def _deduplicate_and_commit(
     store: Store,
     lease: Lease,
-    items: list[Document | Rejection],
+    read_items: Callable[[], Iterable[Document | Rejection]],
     config: Config,
     reprocess: bool,
     started: float,
 ) -> RunSummary:
-    """load -> compute -> write -> commit, again if another run committed first."""
+    """load, then compute -> write per batch, then commit; all again (the pages read again) if
+    another run committed first, which the lease makes rare."""
     run_id = lease.holder.run_id
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         loaded = load(store, config)
-        computed = compute(loaded, items, run_id, config, reprocess)
-        objects = write(store, run_id, computed, config)
+        run = RunWriter(store, run_id, config)
+        for batch in batches(read_items(), config.run.batch_pages):
+            run.write(compute(loaded, batch, run_id, config, reprocess), loaded)
+        objects = run.close(loaded.templates.learned)
         index.compact(store, run_id, loaded.index, objects, config.dedup)
-        computed.counts.seconds = round(time.monotonic() - started, 3)
+        run.counts.seconds = round(time.monotonic() - started, 3)
         try:
-            manifest = _commit(store, lease, run_id, objects, computed.counts, loaded.index.sequence)
+            manifest = _commit(store, lease, run_id, objects, run.counts, loaded.index.sequence)
         except CommitConflict as err:
             if attempt == COMMIT_ATTEMPTS:
                 raise
@@ -344,7 +384,7 @@ def commit_run(
         with Lease(store, run_id, token=run_id, config=config.run) as lease:
             _tidy(store, lease)
             summary = committed_summary(store, run_id) or _deduplicate_and_commit(
-                store, lease, _read_staging(store, staging_keys), config, reprocess, started
+                store, lease, lambda: _read_staging(store, staging_keys), config, reprocess, started
             )
         failpoint("lease.released")
     _drop_staging(store, run_id)  # a rerun's extraction staged its pages again
@@ -382,8 +422,10 @@ def ingest(
         failpoint("lease.taken")
         _tidy(store, lease)
         _refuse_if_committed(store, run_id)
-        items = extract_files(list_inputs(inputs, s3_client), config, s3_client, on_page)
-        summary = _deduplicate_and_commit(store, lease, items, config, reprocess, started)
+        files = list_inputs(inputs, s3_client)
+        summary = _deduplicate_and_commit(
+            store, lease, lambda: extract_files(files, config, s3_client, on_page), config, reprocess, started
+        )
     failpoint("lease.released")
     return summary
 

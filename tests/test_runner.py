@@ -9,7 +9,8 @@ import pytest
 
 from pipeline import output
 from pipeline.config import Config, LimitsConfig
-from pipeline.corpus import read_manifests
+from pipeline.corpus import iter_articles, read_manifests
+from pipeline.dedup import index
 from pipeline.runner import commit_run, extract_shard, ingest, plan_shards
 from pipeline.store import LocalStore, Store, open_store
 from tests.conftest import SEED_CHROME, SEEDS
@@ -194,3 +195,99 @@ def test_default_run_ids_differ_within_one_second() -> None:
     moment = datetime(2026, 11, 22, 6, 15, tzinfo=UTC)
     ids = {new_run_id(moment) for _ in range(20)}
     assert len(ids) > 1 and all(run_id.startswith("20261122T061500Z-") for run_id in ids)
+
+
+# --- runs read in batches (run.batch_pages) -------------------------------------------------
+
+
+def news_page(text: str, published: str) -> bytes:
+    """An article page with a publication time, from a seed's text."""
+    paragraphs = "".join(f"<p>{line}</p>" for line in text.split("\n") if len(line.split()) > 12)
+    return (
+        f'<html><head><meta property="article:published_time" content="{published}"></head>'
+        f"<body><article>{paragraphs}</article></body></html>"
+    ).encode()
+
+
+def wire_copy(text: str) -> str:
+    """The first two thirds of a story, as a wire service republishes it."""
+    lines = [line for line in text.split("\n") if len(line.split()) > 12]
+    return "\n".join(lines[: 2 * len(lines) // 3])
+
+
+def batched(batch_pages: int) -> Config:
+    return Config(run={"batch_pages": batch_pages})
+
+
+def current_canonicals(store: Store) -> dict[str, str]:
+    """Each page's story, named by the story's current canonical URL."""
+    current = {article["id"]: article["url"] for article in iter_articles(store)}
+    return {
+        row["url"]: current[row["article_id"]]
+        for row in read_rows(store, "lineage")
+        if row["status"] in ("canonical", "duplicate")
+    }
+
+
+def test_a_run_in_batches_stores_what_one_batch_stores(tmp_path: Path, write_warc) -> None:
+    # Originals first, then their copies (later, shorter), spread over batches of three pages.
+    texts = [path.read_text() for path in sorted(SEEDS.iterdir())]
+    records = [
+        (f"https://origin.example/{n}", 200, "text/html", news_page(text, "2020-09-14T08:00:00Z"))
+        for n, text in enumerate(texts)
+    ]
+    records += [
+        (f"https://wire.example/{n}", 200, "text/html", news_page(wire_copy(text), "2020-09-14T11:00:00Z"))
+        for n, text in enumerate(texts)
+    ]
+    warc = write_warc(tmp_path / "pages.warc.gz", records)
+    whole, in_batches = LocalStore(tmp_path / "whole"), LocalStore(tmp_path / "batches")
+
+    one = ingest([str(warc)], whole, "one", batched(5000))
+    several = ingest([str(warc)], in_batches, "several", batched(3))
+
+    assert (one.canonical, one.duplicates) == (5, 5)
+    assert (several.canonical, several.duplicates, several.superseded) == (5, 5, 0)
+    assert current_canonicals(in_batches) == current_canonicals(whole)
+    [manifest] = read_manifests(in_batches)
+    assert len(manifest["objects"]["index_batches"]) == 3  # four batches of pages ...
+    assert len(index.load_index(in_batches, Config().dedup).parts) == 1  # ... merged into one segment
+    assert ingest([str(warc)], in_batches, "again", batched(3)).already_ingested == 10
+
+
+def test_a_later_batch_may_find_the_original_of_a_story_an_earlier_batch_published(
+    store: LocalStore, tmp_path: Path, write_warc
+) -> None:
+    text = (SEEDS / "002_f1b319162d563aac.txt").read_text()
+    copy = ("https://wire.example/copy", 200, "text/html", news_page(wire_copy(text), "2020-09-14T11:00:00Z"))
+    original = ("https://origin.example/a", 200, "text/html", news_page(text, "2020-09-14T08:00:00Z"))
+    warc = write_warc(tmp_path / "pages.warc.gz", [copy, original])
+
+    summary = ingest([str(warc)], store, "late-original", batched(1))
+
+    # The copy was the story's canonical for one batch; the original supersedes it, as a later run would.
+    assert (summary.canonical, summary.duplicates, summary.superseded) == (2, 0, 1)
+    [article] = iter_articles(store)
+    assert (article["url"], article["supersedes"]) == (original[0], copy[0])
+    rows = [(row["url"], row["status"], row["canonical_url"]) for row in read_rows(store, "lineage")]
+    assert (copy[0], "superseded", original[0]) in rows
+
+
+@pytest.mark.parametrize("reprocess", [False, True])
+def test_a_page_met_again_in_a_later_batch_is_stored_once(
+    tmp_path: Path, write_warc, reprocess: bool
+) -> None:
+    pages = [
+        (f"https://origin.example/{path.stem}", 200, "text/plain", path.read_bytes())
+        for path in sorted(SEEDS.iterdir())
+    ]
+    warc = write_warc(tmp_path / "pages.warc.gz", [*pages, pages[0]])  # the first page again, last
+    store = LocalStore(tmp_path / "corpus")
+    if reprocess:
+        ingest([str(warc)], store, "first", batched(2))
+
+    summary = ingest([str(warc)], store, "run", batched(2), reprocess=reprocess)
+
+    assert (summary.pages_in, summary.already_ingested) == (6, 1)
+    run_rows = [row for row in read_rows(store, "lineage") if row["run_id"] == "run"]
+    assert sorted(row["url"] for row in run_rows) == sorted(url for url, *_ in pages)

@@ -236,11 +236,11 @@ def open_segment(store: Store, key: str, config: DedupConfig, cache: SegmentCach
 
 
 def live_segments(runs: list[CommittedRun]) -> list[str]:
-    """The segments that make up the index after these runs: each run's own, with the segments a
-    run's compaction merged replaced by the merged one."""
+    """The segments that make up the index after these runs: each run's own (one per batch of its
+    pages), with the segments a run's compaction merged replaced by the merged one."""
     live: list[str] = []
     for run in runs:
-        live.append(run.segment)
+        live.extend(run.segments)
         if run.merged:
             live = [key for key in live if key not in set(run.replaces)] + [run.merged]
     return live
@@ -273,9 +273,17 @@ def merge_plan(levels: list[int], fanout: int) -> tuple[int, int]:
 
 def compact(store: Store, run_id: str, state: IndexState, objects: RunObjects, config: DedupConfig) -> None:
     """Under the lease, before the commit: merge the newest segments if the plan says so, and name
-    the merged segment and what it replaces in the run's objects (visible once committed)."""
-    parts = [*state.parts, open_segment(store, objects.index, config, segment_cache(config))]
-    start, level = merge_plan([part.level for part in parts], config.compaction_fanout)
+    the merged segment and what it replaces in the run's objects (visible once committed).
+
+    `state` ends with the run's own segments (`objects.segments`, one per batch). They count as
+    one segment of level 0 in the plan, and a run with several always merges them (with the tail
+    the plan adds), so every run leaves one segment and the plan's counting stays true.
+    """
+    parts = state.parts
+    own = len(parts) - len(objects.segments)
+    start, level = merge_plan([part.level for part in parts[:own]] + [0], config.compaction_fanout)
+    if start > own and own < len(parts) - 1:
+        start, level = own, 0
     if start >= len(parts):
         return
     merged = segments.merge(part.contents() for part in parts[start:])

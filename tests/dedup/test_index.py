@@ -279,6 +279,7 @@ def test_compaction_merges_committed_segments_without_changing_what_runs_see(
             index.encode_segment(changed, [number, 50 + number], config, {number: story.story_id}),
         )
         plain.append(index.open_segment(store, objects.index, config, index.segment_cache(config)))
+        state.parts.append(plain[-1])
         index.compact(store, run, state, objects, config)
         commits.append(store, Manifest(run, number + 1, "2026-11-22T05:00:00Z", RunCounts(), objects))
         commits.roll_forward(store)
