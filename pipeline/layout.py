@@ -126,8 +126,9 @@ def staging_prefix(run_id: str) -> str:
     return f"{STAGING_PREFIX}{run_id}/"
 
 
-def staging_key(run_id: str, shard: int) -> str:
-    return f"{staging_prefix(run_id)}extract-{shard:05d}.jsonl.gz"
+def staging_key(run_id: str, name: str) -> str:
+    """A scheduled run's working object `name` (extraction output, prepared batches, probes)."""
+    return f"{staging_prefix(run_id)}{name}"
 
 
 def run_outputs(run_id: str) -> tuple[list[str], list[str]]:

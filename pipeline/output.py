@@ -39,7 +39,7 @@ class PartWriter:
     (small enough to stream, large enough to list cheaply): a run holds at most one part's rows.
     `point` names the failpoint reached after each part (pipeline.failpoints)."""
 
-    def __init__(self, store: Store, prefix: str, part_records: int, point: str) -> None:
+    def __init__(self, store: Store, prefix: str, part_records: int, point: str | None = None) -> None:
         self.store, self.prefix, self.part_records, self.point = store, prefix, part_records, point
         self.keys: list[str] = []
         self._rows: list[dict[str, Any]] = []
@@ -59,7 +59,8 @@ class PartWriter:
     def _flush(self) -> None:
         key = layout.part_key(self.prefix, len(self.keys))
         self.store.put(key, encode_jsonl_gz(self._rows))
-        failpoint(self.point)
+        if self.point:
+            failpoint(self.point)
         self.keys.append(key)
         self._rows = []
 

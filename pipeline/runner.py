@@ -33,12 +33,13 @@ from typing import Any
 from pipeline import clean, commits, layout, output, templates
 from pipeline.commits import CommitConflict, Manifest, RunCounts, RunObjects
 from pipeline.config import Config
-from pipeline.dedup import Deduplicator, Supersession, index
+from pipeline.dedup import Deduplicator, Supersession, index, partitions
 from pipeline.dedup.index import SeenPages
+from pipeline.dedup.partitions import PartitionedStories
 from pipeline.extract import extract_files
 from pipeline.failpoints import failpoint
 from pipeline.lease import Lease, LeaseBusy, LeaseLost, RunIdInUse
-from pipeline.records import Decision, Document, Rejection, utc_iso
+from pipeline.records import Decision, Document, Rejection, Serialisable, utc_iso
 from pipeline.sources import list_inputs
 from pipeline.store import Store, StoreError
 
@@ -110,23 +111,108 @@ def plan_shards(inputs: list[str], shards: int, s3_client=None) -> list[list[str
     return [sorted(group) for group in groups if group]
 
 
+def _rows(items: Iterable[Document | Rejection]) -> Iterator[dict[str, Any]]:
+    return ({"kind": type(item).__name__, **item.to_dict()} for item in items)
+
+
+def _items(rows: Iterable[dict[str, Any]]) -> Iterator[Document | Rejection]:
+    kinds = {"Document": Document, "Rejection": Rejection}
+    return (kinds[row.pop("kind")].from_dict(row) for row in rows)
+
+
 def extract_shard(
     inputs: list[str], store: Store, run_id: str, shard: int, config: Config, s3_client=None
-) -> str:
-    """Clean one shard's input files into a staging object; return its key (idempotent)."""
+) -> list[str]:
+    """Clean one shard's input files into staging objects, as they come; return their keys
+    (idempotent: a retry writes the same keys)."""
     layout.check_run_id(run_id)
-    items = extract_files(list_inputs(inputs, s3_client), config, s3_client)
-    rows = ({"kind": type(item).__name__, **item.to_dict()} for item in items)
-    key = layout.staging_key(run_id, shard)
-    store.put(key, output.encode_jsonl_gz(rows))
-    return key
+    staged = output.PartWriter(
+        store, layout.staging_key(run_id, f"extract-{shard:05d}"), config.run.part_records
+    )
+    staged.add(_rows(extract_files(list_inputs(inputs, s3_client), config, s3_client)))
+    return staged.close()
 
 
 def _read_staging(store: Store, keys: list[str]) -> Iterator[Document | Rejection]:
-    kinds = {"Document": Document, "Rejection": Rejection}
     for key in keys:
-        for row in output.decode_jsonl_gz(store.get(key)):
-            yield kinds[row.pop("kind")].from_dict(row)
+        yield from _items(output.decode_jsonl_gz(store.get(key)))
+
+
+# --- a scheduled run's dedup spread over workers: prepare -> probe (per partition) -> commit --
+
+
+@dataclass
+class PreparedRun(Serialisable):
+    """A scheduled run's pages, prepared in batches (`prepare_run`) against one commit of the store."""
+
+    sequence: int  # the commit the batches were prepared against
+    batches: int
+
+
+def _batch_key(run_id: str, number: int) -> str:
+    return layout.staging_key(run_id, f"batch-{number:05d}.jsonl.gz")
+
+
+def _keys_key(run_id: str, number: int) -> str:
+    return layout.staging_key(run_id, f"keys-{number:05d}.npz")
+
+
+def prepare_run(
+    store: Store, run_id: str, staging_keys: list[str], config: Config, reprocess: bool = False
+) -> PreparedRun:
+    """The run-level half of cleaning for a scheduled run's staged pages, batch by batch, as
+    `commit_run` would do it now; with each batch, its candidate keys and text digests, for the
+    partitions to probe (`probe_partition`). Reads the store only (no lease)."""
+    layout.check_run_id(run_id)
+    loaded = load(store, config)
+    count = 0
+    for count, items in enumerate(batches(_read_staging(store, staging_keys), config.run.batch_pages), 1):
+        batch = prepare(loaded, items, config, reprocess)
+        header = {"kind": "Batch", "page_keys": batch.page_keys, **asdict(batch.counts)}
+        rows = [header, *_rows([*batch.docs, *batch.rejections])]
+        store.put(_batch_key(run_id, count - 1), output.encode_jsonl_gz(rows))
+        store.put(
+            _keys_key(run_id, count - 1), partitions.encode([partitions.batch_keys(batch.docs, config.dedup)])
+        )
+    store.put(
+        layout.staging_key(run_id, "templates.json.gz"), output.encode_jsonl_gz([loaded.templates.learned])
+    )
+    return PreparedRun(loaded.index.sequence, count)
+
+
+def probe_partition(
+    store: Store, run_id: str, prepared: PreparedRun, partition: int, partitions_count: int, config: Config
+) -> str:
+    """Probe the committed index as of `prepared.sequence` with one partition of the keys of
+    every prepared batch; return the key of the staged answers (`partitions.Probes`)."""
+    runs = [run for run in commits.committed_runs(store) if run.sequence <= prepared.sequence]
+    state = index.load_index(store, config.dedup, runs)
+    found = []
+    for number in range(prepared.batches):
+        [asked] = partitions.decode(store.get(_keys_key(run_id, number)), partitions.Asked)
+        found.append(partitions.probe(state, asked, partition, partitions_count, config.dedup))
+    key = layout.staging_key(run_id, f"probes-{partition:05d}.npz")
+    store.put(key, partitions.encode(found))
+    return key
+
+
+def _prepared_batches(
+    store: Store, run_id: str, prepared: PreparedRun, probe_keys: list[str], loaded: Loaded
+) -> Iterator[tuple[Batch, partitions.Probes | None]]:
+    [learned] = output.decode_jsonl_gz(store.get(layout.staging_key(run_id, "templates.json.gz")))
+    loaded.templates.learned = learned
+    found = [partitions.decode(store.get(key), partitions.Probes) for key in probe_keys]
+    for number in range(prepared.batches):
+        header, *rows = output.decode_jsonl_gz(store.get(_batch_key(run_id, number)))
+        items = list(_items(rows))
+        counts = RunCounts(pages_in=header["pages_in"], already_ingested=header["already_ingested"])
+        batch = Batch(
+            [item for item in items if isinstance(item, Document)],
+            [item for item in items if isinstance(item, Rejection)],
+            header["page_keys"],
+            counts,
+        )
+        yield batch, partitions.Probes.combined([probes[number] for probes in found])
 
 
 # --- under the lease: load, then per batch compute -> write, then commit ---------------------
@@ -134,26 +220,35 @@ def _read_staging(store: Store, keys: list[str]) -> Iterator[Document | Rejectio
 
 @dataclass
 class Loaded:
-    """What a run needs of the committed store; the run's own batches join it as they are written."""
+    """What a run needs of the committed store; the run's own batches join it as they go."""
 
-    index: index.IndexState
+    index: index.IndexState  # the committed segments, then those of the run's batches
     templates: templates.RunTemplates
-    committed_parts: int  # the first `committed_parts` of `index.parts` are committed segments
+    committed_parts: int  # the first `committed_parts` of `index.parts` are committed
+    run_pages: set[int] = field(default_factory=set)  # page keys of the run's batches so far
 
-    def seen(self, reprocess: bool) -> SeenPages:
-        """The pages a batch must skip: those of earlier runs and batches (with `reprocess`, only
-        those of this run's earlier batches: reprocessing reads each page once all the same)."""
-        return SeenPages(self.index.parts[self.committed_parts if reprocess else 0 :])
+    def read_before(self, keys: list[int], reprocess: bool) -> list[bool]:
+        """Whether each page was read by an earlier run (never, with `reprocess`)."""
+        return SeenPages(self.index.parts[: 0 if reprocess else self.committed_parts]).among(keys).tolist()
+
+
+@dataclass
+class Batch:
+    """One batch of a run's pages after the run-level half of cleaning, ready to deduplicate."""
+
+    docs: list[Document]
+    rejections: list[Rejection]
+    page_keys: list[int]  # of every page read for the first time (for the index)
+    counts: RunCounts  # pages in and already ingested, so far
 
 
 @dataclass
 class Computed:
-    """One batch's results, ready to write: records, the index segment and template evidence."""
+    """One batch's results, ready to write: records, the index segment and the counts."""
 
     articles: list[dict[str, Any]]
     lineage: list[dict[str, Any]]
     segment: bytes
-    learned: clean.SiteLines
     counts: RunCounts
 
 
@@ -168,48 +263,49 @@ def _item_key(item: Document | Rejection) -> int:
     return index.page_key(item.url, item.content_sha, item.fetched_at)
 
 
-def _split_seen(
-    items: list[Document | Rejection], seen: SeenPages
-) -> tuple[list[Document | Rejection], list[int], int]:
-    """Drop pages ingested by an earlier run or batch (or twice in this batch); return the others,
-    their page keys, and how many were dropped."""
+def prepare(loaded: Loaded, items: list[Document | Rejection], config: Config, reprocess: bool) -> Batch:
+    """Drop the pages read before (by an earlier run or batch, or twice in this batch), then
+    remove site templates (those known, and those this batch shows) from the others."""
     keys = [_item_key(item) for item in items]
-    fresh, fresh_keys, batch = [], [], set()
-    for item, key, was_seen in zip(items, keys, seen.among(keys).tolist(), strict=True):
-        if not was_seen and key not in batch:
-            batch.add(key)
+    fresh, fresh_keys = [], []
+    for item, key, seen in zip(items, keys, loaded.read_before(keys, reprocess), strict=True):
+        if not seen and key not in loaded.run_pages:
+            loaded.run_pages.add(key)
             fresh.append(item)
             fresh_keys.append(key)
-    return fresh, fresh_keys, len(items) - len(fresh)
-
-
-def compute(
-    loaded: Loaded, items: list[Document | Rejection], run_id: str, config: Config, reprocess: bool
-) -> Computed:
-    """Site templates, dedup and records for one batch of the run's pages, against the loaded
-    index (with the run's earlier batches)."""
-    fresh, fresh_keys, already = _split_seen(items, loaded.seen(reprocess))
     docs = [item for item in fresh if isinstance(item, Document)]
     learned: clean.SiteLines = {}
     finished = clean.finish_run(docs, config.clean, loaded.templates.known, learned)
+    loaded.templates.add(learned)
     rejections = [item for item in fresh if isinstance(item, Rejection)]
     rejections += [item for item in finished if isinstance(item, Rejection)]
     docs = [item for item in finished if isinstance(item, Document)]
+    counts = RunCounts(pages_in=len(items), already_ingested=len(items) - len(fresh))
+    return Batch(docs, rejections, fresh_keys, counts)
 
-    dedup = Deduplicator(config.dedup, loaded.index)
-    decisions = dedup.assign(docs)
-    articles, lineage = _records(docs, decisions, rejections, run_id, dedup.superseded)
-    segment = index.encode_segment(dedup.changed, fresh_keys, config.dedup, dedup.placed_texts)
+
+def decide(
+    loaded: Loaded, batch: Batch, run_id: str, config: Config, probes: partitions.Probes | None = None
+) -> Computed:
+    """Dedup and records for one batch, against the loaded index (with the run's earlier
+    batches); `probes`: what workers found in the committed segments, if they probed them."""
+    stored = (
+        loaded.index if probes is None else PartitionedStories(loaded.index, loaded.committed_parts, probes)
+    )
+    dedup = Deduplicator(config.dedup, stored)
+    decisions = dedup.assign(batch.docs)
+    articles, lineage = _records(batch.docs, decisions, batch.rejections, run_id, dedup.superseded)
+    segment = index.encode_segment(dedup.changed, batch.page_keys, config.dedup, dedup.placed_texts)
     statuses = Counter(decision.status for decision in decisions)
     counts = RunCounts(
-        pages_in=len(items),
+        pages_in=batch.counts.pages_in,
         canonical=statuses["canonical"],
         duplicates=statuses["duplicate"],
         superseded=len(dedup.superseded),
-        already_ingested=already,
-        rejected=dict(Counter(r.reason for r in rejections)),
+        already_ingested=batch.counts.already_ingested,
+        rejected=dict(Counter(r.reason for r in batch.rejections)),
     )
-    return Computed(articles, lineage, segment, learned, counts)
+    return Computed(articles, lineage, segment, counts)
 
 
 class RunWriter:
@@ -234,7 +330,6 @@ class RunWriter:
         failpoint("write.index_segment")
         self.segments.append(key)
         loaded.index.parts.append(index.open_segment(self.store, key, self.config.dedup, self.cache))
-        loaded.templates.add(computed.learned)
         self.counts.add(computed.counts)
 
     def close(self, learned: clean.SiteLines) -> RunObjects:
@@ -323,22 +418,32 @@ def _tidy(store: Store, lease: Lease) -> None:
     log.info("removed what uncommitted run %r left behind", previous.run_id)
 
 
+BatchSource = Callable[[Loaded], Iterator[tuple[Batch, "partitions.Probes | None"]]]
+
+
+def _prepared_here(
+    read_items: Callable[[], Iterable[Document | Rejection]], config: Config, reprocess: bool
+) -> BatchSource:
+    """Batches of the pages `read_items` gives, prepared as they are taken."""
+
+    def source(loaded: Loaded) -> Iterator[tuple[Batch, partitions.Probes | None]]:
+        for items in batches(read_items(), config.run.batch_pages):
+            yield prepare(loaded, items, config, reprocess), None
+
+    return source
+
+
 def _deduplicate_and_commit(
-    store: Store,
-    lease: Lease,
-    read_items: Callable[[], Iterable[Document | Rejection]],
-    config: Config,
-    reprocess: bool,
-    started: float,
+    store: Store, lease: Lease, source: BatchSource, config: Config, started: float
 ) -> RunSummary:
-    """load, then compute -> write per batch, then commit; all again (the pages read again) if
+    """load, then decide -> write per batch, then commit; all again (the pages read again) if
     another run committed first, which the lease makes rare."""
     run_id = lease.holder.run_id
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         loaded = load(store, config)
         run = RunWriter(store, run_id, config)
-        for batch in batches(read_items(), config.run.batch_pages):
-            run.write(compute(loaded, batch, run_id, config, reprocess), loaded)
+        for batch, probes in source(loaded):
+            run.write(decide(loaded, batch, run_id, config, probes), loaded)
         objects = run.close(loaded.templates.learned)
         index.compact(store, run_id, loaded.index, objects, config.dedup)
         run.counts.seconds = round(time.monotonic() - started, 3)
@@ -370,21 +475,46 @@ def committed_summary(store: Store, run_id: str) -> RunSummary | None:
 
 
 def commit_run(
-    store: Store, run_id: str, staging_keys: list[str], config: Config, reprocess: bool = False
+    store: Store,
+    run_id: str,
+    staging_keys: list[str],
+    config: Config,
+    reprocess: bool = False,
+    prepared: PreparedRun | None = None,
+    probe_keys: list[str] | None = None,
 ) -> RunSummary:
     """Deduplicate a scheduled run's staged pages and commit it, under the lease.
+
+    With `prepared` and `probe_keys` (`prepare_run`, then `probe_partition` for every partition)
+    the batches and the probes of the committed index are taken from them, unless another run
+    committed since they were made: then the staged pages are prepared and probed here, as
+    without them. Either way the decisions are those of `ingest` over the same pages.
 
     Safe to retry and to rerun: the lease token is the run id, so a retry takes over its own
     earlier attempt at once, and a committed run returns its summary with `replay` set.
     """
     started = time.monotonic()
     layout.check_run_id(run_id)
+    here = _prepared_here(lambda: _read_staging(store, staging_keys), config, reprocess)
+
+    def source(loaded: Loaded) -> Iterator[tuple[Batch, partitions.Probes | None]]:
+        if prepared is not None and prepared.sequence == loaded.index.sequence:
+            return _prepared_batches(store, run_id, prepared, probe_keys or [], loaded)
+        if prepared is not None:
+            log.info(
+                "run %s was prepared against commit %d, the store is at %d: preparing again",
+                run_id,
+                prepared.sequence,
+                loaded.index.sequence,
+            )
+        return here(loaded)
+
     summary = committed_summary(store, run_id)
     if summary is None:  # else a rerun: it takes no lease and commits nothing
         with Lease(store, run_id, token=run_id, config=config.run) as lease:
             _tidy(store, lease)
             summary = committed_summary(store, run_id) or _deduplicate_and_commit(
-                store, lease, lambda: _read_staging(store, staging_keys), config, reprocess, started
+                store, lease, source, config, started
             )
         failpoint("lease.released")
     _drop_staging(store, run_id)  # a rerun's extraction staged its pages again
@@ -423,9 +553,8 @@ def ingest(
         _tidy(store, lease)
         _refuse_if_committed(store, run_id)
         files = list_inputs(inputs, s3_client)
-        summary = _deduplicate_and_commit(
-            store, lease, lambda: extract_files(files, config, s3_client, on_page), config, reprocess, started
-        )
+        pages = _prepared_here(lambda: extract_files(files, config, s3_client, on_page), config, reprocess)
+        summary = _deduplicate_and_commit(store, lease, pages, config, started)
     failpoint("lease.released")
     return summary
 
@@ -441,4 +570,6 @@ __all__ = [
     "ingest",
     "new_run_id",
     "plan_shards",
+    "prepare_run",
+    "probe_partition",
 ]

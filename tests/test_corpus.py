@@ -118,7 +118,7 @@ def test_objects_of_an_uncommitted_run_are_invisible(
 
     monkeypatch.setattr(commits, "append", power_cut)
     with pytest.raises(RuntimeError, match="power cut"):  # every object written, no commit
-        commit_run(store, "in-flight", [staged], config, reprocess=True)
+        commit_run(store, "in-flight", staged, config, reprocess=True)
 
     assert store.list("lineage/run=in-flight/")
     assert [manifest["run_id"] for manifest in read_manifests(store)] == ["committed"]

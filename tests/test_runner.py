@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,15 @@ from pipeline import output
 from pipeline.config import Config, LimitsConfig
 from pipeline.corpus import iter_articles, read_manifests
 from pipeline.dedup import index
-from pipeline.runner import commit_run, extract_shard, ingest, plan_shards
+from pipeline.runner import (
+    RunSummary,
+    commit_run,
+    extract_shard,
+    ingest,
+    plan_shards,
+    prepare_run,
+    probe_partition,
+)
 from pipeline.store import LocalStore, Store, open_store
 from tests.conftest import SEED_CHROME, SEEDS
 
@@ -114,7 +123,9 @@ def test_bad_input_is_rejected_with_a_reason_and_the_run_goes_on(
 def test_staged_path_gives_the_same_corpus_as_ingest(store: LocalStore, tmp_path: Path) -> None:
     shards = plan_shards([str(SEEDS)], shards=2)
     assert sorted(uri for shard in shards for uri in shard) == sorted(str(p) for p in SEEDS.iterdir())
-    keys = [extract_shard(files, store, "staged", n, Config()) for n, files in enumerate(shards)]
+    keys = [
+        key for n, files in enumerate(shards) for key in extract_shard(files, store, "staged", n, Config())
+    ]
     assert store.list("commits/") == []  # nothing is visible before the commit
     summary = commit_run(store, "staged", keys, Config())
     assert (summary.canonical, summary.duplicates, summary.replay) == (5, 0, False)
@@ -154,12 +165,12 @@ def test_a_failed_run_releases_the_lease_and_a_retry_finishes(
 ) -> None:
     from pipeline import runner
 
-    keys = [extract_shard([str(SEEDS)], store, "flaky", 0, Config())]
+    keys = extract_shard([str(SEEDS)], store, "flaky", 0, Config())
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(runner, "compute", broken)
+    monkeypatch.setattr(runner, "decide", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         commit_run(store, "flaky", keys, Config())
     [lease] = store.list("locks/")
@@ -291,3 +302,91 @@ def test_a_page_met_again_in_a_later_batch_is_stored_once(
     assert (summary.pages_in, summary.already_ingested) == (6, 1)
     run_rows = [row for row in read_rows(store, "lineage") if row["run_id"] == "run"]
     assert sorted(row["url"] for row in run_rows) == sorted(url for url, *_ in pages)
+
+
+# --- a scheduled run's dedup spread over workers --------------------------------------------
+
+
+def decisions(store: Store) -> set[tuple]:
+    """Every page's decision: its story, the story's canonical, how it was recognised."""
+    return {
+        (row["url"], row["status"], row["article_id"], row["canonical_url"], row["similarity"], row["method"])
+        for row in read_rows(store, "lineage")
+    }
+
+
+def spread_over_partitions(store: Store, warc: Path, run_id: str, config: Config, count: int) -> RunSummary:
+    """What the DAG's tasks do: extract, prepare, probe each partition, commit."""
+    staged = extract_shard([str(warc)], store, run_id, 0, config)
+    prepared = prepare_run(store, run_id, staged, config)
+    probes = [probe_partition(store, run_id, prepared, p, count, config) for p in range(count)]
+    return commit_run(store, run_id, staged, config, prepared=prepared, probe_keys=probes)
+
+
+@pytest.fixture
+def history_and_copies(tmp_path: Path, write_warc) -> tuple[Path, Path]:
+    """Five stories stored by a first run; then their copies, a page seen before and new stories."""
+    texts = [path.read_text() for path in sorted(SEEDS.iterdir())]
+    first = [
+        (f"https://origin.example/{n}", 200, "text/html", news_page(text, "2020-09-14T08:00:00Z"))
+        for n, text in enumerate(texts[:3])
+    ]
+    later = [
+        (f"https://wire.example/{n}", 200, "text/html", news_page(wire_copy(text), "2020-09-14T11:00:00Z"))
+        for n, text in enumerate(texts)
+    ]
+    # A page read before, and an earlier publication of a stored story: it becomes the canonical.
+    later += [
+        first[1],
+        ("https://first.example/0", 200, "text/html", news_page(texts[0], "2020-09-14T06:00:00Z")),
+    ]
+    return write_warc(tmp_path / "first.warc.gz", first), write_warc(tmp_path / "later.warc.gz", later)
+
+
+@pytest.mark.parametrize("batch_pages", [3, 5000])
+def test_dedup_spread_over_partitions_decides_as_one_process(
+    tmp_path: Path, history_and_copies: tuple[Path, Path], batch_pages: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pipeline.runner")
+    first, later = history_and_copies
+    config = batched(batch_pages)
+    one, spread = LocalStore(tmp_path / "one"), LocalStore(tmp_path / "spread")
+    for store in (one, spread):
+        ingest([str(first)], store, "first", config)
+
+    alone = ingest([str(later)], one, "later", config)
+    partitioned = spread_over_partitions(spread, later, "later", config, count=4)
+
+    assert "preparing again" not in caplog.text  # the partitions' probes were used
+    assert (partitioned.canonical, partitioned.duplicates, partitioned.superseded) == (
+        alone.canonical,
+        alone.duplicates,
+        alone.superseded,
+    )
+    assert alone.superseded == 1 and alone.already_ingested == 1
+    assert decisions(spread) == decisions(one)
+    assert current_canonicals(spread) == current_canonicals(one)
+    assert spread.list("staging/") == []
+    # A rerun adds nothing.
+    before = sorted(spread.list(""))
+    assert spread_over_partitions(spread, later, "later", config, count=4).replay
+    assert sorted(spread.list("")) == before
+
+
+def test_a_commit_after_the_probes_makes_the_run_decide_again(
+    tmp_path: Path, history_and_copies: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pipeline.runner")
+    first, later = history_and_copies
+    one, spread = LocalStore(tmp_path / "one"), LocalStore(tmp_path / "spread")
+    staged = extract_shard([str(later)], spread, "later", 0, Config())
+    prepared = prepare_run(spread, "later", staged, Config())
+    probes = [probe_partition(spread, "later", prepared, p, 2, Config()) for p in range(2)]
+    for store in (one, spread):  # another run commits the stories the copies are copies of
+        ingest([str(first)], store, "first")
+
+    commit_run(spread, "later", staged, Config(), prepared=prepared, probe_keys=probes)
+
+    assert "prepared against commit 0, the store is at 1: preparing again" in caplog.text
+    ingest([str(later)], one, "later")
+    assert decisions(spread) == decisions(one)

@@ -107,14 +107,7 @@ class IndexState:
             query, story = part.lookup("candidate_keys", keys.keys, cap=max_bucket)
             texts.append(keys.owner[query])
             stories.append(story)
-        if not texts:
-            return np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64)
-        text, story = np.concatenate(texts), np.concatenate(stories)
-        order = np.lexsort((story, text))
-        text, story = text[order], story[order]
-        first = np.flatnonzero(np.concatenate(([True], (text[1:] != text[:-1]) | (story[1:] != story[:-1]))))
-        first = first[: len(text)]
-        return text[first], story[first], np.diff(np.append(first, len(text)))
+        return count_shared(texts, stories)
 
     def stories_of_texts(self, digests: np.ndarray) -> np.ndarray:
         """For each digest, the story of the newest segment that placed that text (0: none)."""
@@ -147,6 +140,21 @@ class IndexState:
         for part in self.parts:
             latest.update((story.story_id, story) for story in part.contents().stories)
         return latest
+
+
+def count_shared(
+    texts: list[np.ndarray], stories: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(text, story, keys shared) from the (text, story) pair of every key hit, whatever segment
+    or worker found it."""
+    if not texts:
+        return np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    text, story = np.concatenate(texts), np.concatenate(stories)
+    order = np.lexsort((story, text))
+    text, story = text[order], story[order]
+    first = np.flatnonzero(np.concatenate(([True], (text[1:] != text[:-1]) | (story[1:] != story[:-1]))))
+    first = first[: len(text)]
+    return text[first], story[first], np.diff(np.append(first, len(text)))
 
 
 def contents_of_run(

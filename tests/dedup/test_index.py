@@ -145,7 +145,7 @@ def two_runs_at_once(store: Store, gate: Gate, tmp_path: Path, write_warc) -> No
     copy = [DATELINE + WIRE_STORY[0], *WIRE_STORY[1:], TRAILER]
     copied = wire_warc(tmp_path, write_warc, "copy", "https://copy.example/dam", copy, "2020-09-14T12:00:00Z")
     staging = {
-        run: [extract_shard([source], store, run, 0, CONFIG)]
+        run: extract_shard([source], store, run, 0, CONFIG)
         for run, source in (("run-a", original), ("run-b", copied))
     }
     errors: list[BaseException] = []
