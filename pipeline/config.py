@@ -187,16 +187,16 @@ class DedupConfig(Settings):
     )
     # A compaction streams its merge (docs/dedup.md, "The index"): these bound its memory, never its result.
     compaction_chunk_entries: int = Field(
-        1 << 17,
+        1 << 16,
         ge=1,
         le=1 << 24,
-        description="table entries a compaction merges at a time (its buffers take about 100 bytes an entry)",
+        description="table entries a compaction merges at a time (about 250 bytes of memory an entry)",
     )
     compaction_chunk_bytes: int = Field(
-        16 << 20,
+        4 << 20,
         ge=1,
         le=1 << 32,
-        description="bytes of story records a compaction copies at a time (plus one record)",
+        description="bytes of story records a compaction copies at a time (about 4 times this in memory)",
     )
 
     @model_validator(mode="after")
