@@ -87,35 +87,9 @@ def story(number: int, words: int, shingles: np.ndarray) -> Story:
     )
 
 
-class SegmentWriter:
-    """Writes one large segment section by section, streaming, in the format `segments` reads."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.sections: dict[str, Path] = {}
-
-    def append(self, name: str, data: bytes) -> None:
-        path = self.sections.setdefault(name, self.folder / f"{name}.part")
-        with path.open("ab") as handle:
-            handle.write(data)
-
-    def write(self, target: Path, header: dict) -> None:
-        order = list(header["sections"])
-        position = 0
-        for name in order:
-            size = self.sections[name].stat().st_size if name in self.sections else 0
-            header["sections"][name] = [position, size]
-            position += size
-        encoded = json.dumps(header, separators=(",", ":")).encode()
-        with target.open("wb") as out:
-            out.write(segments.MAGIC + len(encoded).to_bytes(8, "little") + encoded)
-            for name in order:
-                if name in self.sections:
-                    with self.sections[name].open("rb") as part:
-                        shutil.copyfileobj(part, out, 1 << 24)
-
-
-def candidate_table(writer: SegmentWriter, size: int, real: np.ndarray, story_keys: np.ndarray, rng) -> dict:
+def candidate_table(
+    writer: segments.SectionWriter, size: int, real: np.ndarray, story_keys: np.ndarray, rng
+) -> dict:
     """The candidate-key table, written bucket range by bucket range: random keys (what unrelated
     stories' band and sampled-shingle keys are) for 128 a story, and the planted stories' true
     keys (`real`: key, story key) merged into their buckets."""
@@ -151,7 +125,7 @@ def candidate_table(writer: SegmentWriter, size: int, real: np.ndarray, story_ke
     return {"buckets": buckets, "slots": slots, "entries": entries}
 
 
-def table(writer: SegmentWriter, name: str, keys: np.ndarray, values: np.ndarray) -> dict:
+def table(writer: segments.SectionWriter, name: str, keys: np.ndarray, values: np.ndarray) -> dict:
     header, buckets, overflow = segments.layout_table(
         keys, values, CONFIG.index_bucket_entries, CONFIG.max_bucket
     )
@@ -160,11 +134,14 @@ def table(writer: SegmentWriter, name: str, keys: np.ndarray, values: np.ndarray
     return header
 
 
-def build(folder: Path, size: int, seed: int) -> dict:
-    """A store whose index holds `size` stories, PLANTED of them real, in one committed segment."""
+def write_segment(
+    target: Path, work: Path, size: int, seed: int, first: int = 0, level: int = BASE_LEVEL
+) -> None:
+    """A segment of `size` stories (numbered from `first`), PLANTED of them real, written to `target`
+    section by section (each section to a file in `work` first)."""
     rng = np.random.default_rng(seed)
-    store = LocalStore(folder / "store")
-    writer = SegmentWriter(folder)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    writer = segments.SectionWriter(work)
     real = planted_texts(seed)
     shingle_lists, word_counts = shingle_batch(real, CONFIG.shingle_words, CONFIG.text_batch_characters)
     real_keys = candidate_keys(shingle_lists, CONFIG)
@@ -183,7 +160,7 @@ def build(folder: Path, size: int, seed: int) -> dict:
                 shingles = rng.integers(0, 1 << 32, max(1, lengths[number] - 4), dtype=np.uint64).astype(
                     np.uint32
                 )
-            made = story(number, int(lengths[number]), shingles)
+            made = story(first + number, int(lengths[number]), shingles)
             story_keys[number] = story_key(made.story_id)
             records.append(segments._record(made))
             if number in real_of:
@@ -203,23 +180,16 @@ def build(folder: Path, size: int, seed: int) -> dict:
         "text_digests": table(writer, "text_digests", digests[:, 0], digests[:, 1]),
     }
     writer.append("story_offsets", np.concatenate(offsets).astype("<u8").tobytes())
-    names = [part for name in tables for part in (name, name + ".overflow")] + [
-        "story_offsets",
-        "story_records",
-    ]
-    header = {
-        "scheme": index.scheme(CONFIG),
-        "level": BASE_LEVEL,
-        "stories": size,
-        "tables": tables,
-        "sections": {name: [0, 0] for name in names},
-    }
+    header = {"scheme": index.scheme(CONFIG), "level": level, "stories": size, "tables": tables}
+    writer.finish(target, header)
+
+
+def build(folder: Path, size: int, seed: int) -> dict:
+    """A store whose index holds `size` stories, PLANTED of them real, in one committed segment."""
+    store = LocalStore(folder / "store")
     key = layout.segment_key("base")
     target = Path(store.location(key))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    writer.write(target, header)
-    for part in writer.sections.values():
-        part.unlink()
+    write_segment(target, folder, size, seed)
     commits.append(store, Manifest("base", 1, "2026-01-01T00:00:00Z", RunCounts(), RunObjects(index=key)))
     commits.roll_forward(store)
     return {"bytes": target.stat().st_size, "stories": size}

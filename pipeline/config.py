@@ -185,6 +185,19 @@ class DedupConfig(Settings):
     compaction_fanout: int = Field(
         4, ge=2, le=64, description="this many segments of one level at the index's tail are merged"
     )
+    # A compaction streams its merge (docs/dedup.md, "The index"): these bound its memory, never its result.
+    compaction_chunk_entries: int = Field(
+        1 << 16,
+        ge=1,
+        le=1 << 24,
+        description="table entries a compaction merges at a time (about 250 bytes of memory an entry)",
+    )
+    compaction_chunk_bytes: int = Field(
+        4 << 20,
+        ge=1,
+        le=1 << 32,
+        description="bytes of story records a compaction copies at a time (about 4 times this in memory)",
+    )
 
     @model_validator(mode="after")
     def _bands_cover_the_signature(self) -> Self:

@@ -294,10 +294,8 @@ def compact(store: Store, run_id: str, state: IndexState, objects: RunObjects, c
         start, level = own, 0
     if start >= len(parts):
         return
-    merged = segments.merge(part.contents() for part in parts[start:])
     key = layout.merged_segment_key(run_id)
-    store.put(
-        key, segments.encode(merged, scheme(config), level, config.index_bucket_entries, config.max_bucket)
-    )
+    with segments.merged_file(parts[start:], scheme(config), level, config) as merged:
+        store.put_file(key, merged)
     objects.index_merged = key
     objects.index_replaces = [part.key for part in parts[start:]]
