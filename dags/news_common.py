@@ -212,13 +212,14 @@ def prepare_run(
     pipeline_run: str, staging_keys: list[list[str]], reprocess: bool, *, params: Any = None, ti: Any = None
 ) -> list[int]:
     """Remove site templates from the staged pages, batch by batch, and list each batch's
-    candidate keys; returns the partitions to probe, one mapped `probe_partition` each (none for
-    a committed run: its rerun changes nothing). The prepared run goes to XCom beside them."""
+    candidate keys; returns the partitions to probe, one mapped `probe_partition` each. The
+    prepared run goes to XCom beside them: None for a committed run, whose rerun changes nothing."""
     from pipeline import runner
 
     store, _ = connect()
     if runner.committed_summary(store, pipeline_run) is not None:
         log.info("%s is already committed: nothing to prepare", pipeline_run)
+        ti.xcom_push(key="prepared", value=None)
         return []
     prepared = runner.prepare_run(store, pipeline_run, _staged(staging_keys), pipeline_config(), reprocess)
     ti.xcom_push(key="prepared", value=prepared.to_dict())
@@ -243,7 +244,7 @@ def commit_run(
     pipeline_run: str,
     staging_keys: list[list[str]],
     reprocess: bool,
-    prepared: dict[str, Any],
+    prepared: dict[str, Any] | None,
     probe_keys: list[str],
     *,
     dag_run: Any = None,
@@ -262,7 +263,7 @@ def commit_run(
         _staged(staging_keys),
         pipeline_config(),
         reprocess,
-        prepared=runner.PreparedRun.from_dict(prepared),
+        prepared=runner.PreparedRun.from_dict(prepared) if prepared else None,
         probe_keys=sorted(probe_keys),
     )
     if is_news(summary, dag_run.start_date):

@@ -1,15 +1,17 @@
 """The ingest run, as stages a scheduler can call separately or `ingest` calls in a row.
 
     plan_shards -> extract_shard (per shard, parallel) -> commit_run
+    (or, dedup spread over workers: ... -> prepare_run -> probe_partition (per partition) -> commit_run)
 
 Extraction looks at one page at a time and runs in worker processes (`pipeline.extract`).
 Everything that needs the run's other pages or the persistent index happens under the store's
 lease (`pipeline.lease`): the run loads what it needs of the store, then takes its pages in
-batches of `run.batch_pages`, as they come out of extraction, each in two steps with typed
+batches of `run.batch_pages`, as they come out of extraction, each in three steps with typed
 records between them:
 
     load (index, templates, commit sequence), then per batch:
-        compute (templates, dedup, records) -> write (article and lineage parts, index segment)
+        prepare (pages seen before, site templates) -> decide (dedup, records)
+        -> write (article and lineage parts, index segment)
 
 A batch is deduplicated against the committed index and the run's earlier batches, exactly as
 a later run would be, so the run's memory is bounded by a batch, not by the run. Then the
@@ -138,84 +140,7 @@ def _read_staging(store: Store, keys: list[str]) -> Iterator[Document | Rejectio
         yield from _items(output.decode_jsonl_gz(store.get(key)))
 
 
-# --- a scheduled run's dedup spread over workers: prepare -> probe (per partition) -> commit --
-
-
-@dataclass
-class PreparedRun(Serialisable):
-    """A scheduled run's pages, prepared in batches (`prepare_run`) against one commit of the store."""
-
-    sequence: int  # the commit the batches were prepared against
-    batches: int
-
-
-def _batch_key(run_id: str, number: int) -> str:
-    return layout.staging_key(run_id, f"batch-{number:05d}.jsonl.gz")
-
-
-def _keys_key(run_id: str, number: int) -> str:
-    return layout.staging_key(run_id, f"keys-{number:05d}.npz")
-
-
-def prepare_run(
-    store: Store, run_id: str, staging_keys: list[str], config: Config, reprocess: bool = False
-) -> PreparedRun:
-    """The run-level half of cleaning for a scheduled run's staged pages, batch by batch, as
-    `commit_run` would do it now; with each batch, its candidate keys and text digests, for the
-    partitions to probe (`probe_partition`). Reads the store only (no lease)."""
-    layout.check_run_id(run_id)
-    loaded = load(store, config)
-    count = 0
-    for count, items in enumerate(batches(_read_staging(store, staging_keys), config.run.batch_pages), 1):
-        batch = prepare(loaded, items, config, reprocess)
-        header = {"kind": "Batch", "page_keys": batch.page_keys, **asdict(batch.counts)}
-        rows = [header, *_rows([*batch.docs, *batch.rejections])]
-        store.put(_batch_key(run_id, count - 1), output.encode_jsonl_gz(rows))
-        store.put(
-            _keys_key(run_id, count - 1), partitions.encode([partitions.batch_keys(batch.docs, config.dedup)])
-        )
-    store.put(
-        layout.staging_key(run_id, "templates.json.gz"), output.encode_jsonl_gz([loaded.templates.learned])
-    )
-    return PreparedRun(loaded.index.sequence, count)
-
-
-def probe_partition(
-    store: Store, run_id: str, prepared: PreparedRun, partition: int, partitions_count: int, config: Config
-) -> str:
-    """Probe the committed index as of `prepared.sequence` with one partition of the keys of
-    every prepared batch; return the key of the staged answers (`partitions.Probes`)."""
-    runs = [run for run in commits.committed_runs(store) if run.sequence <= prepared.sequence]
-    state = index.load_index(store, config.dedup, runs)
-    found = []
-    for number in range(prepared.batches):
-        [asked] = partitions.decode(store.get(_keys_key(run_id, number)), partitions.Asked)
-        found.append(partitions.probe(state, asked, partition, partitions_count, config.dedup))
-    key = layout.staging_key(run_id, f"probes-{partition:05d}.npz")
-    store.put(key, partitions.encode(found))
-    return key
-
-
-def _prepared_batches(
-    store: Store, run_id: str, prepared: PreparedRun, probe_keys: list[str], loaded: Loaded
-) -> Iterator[tuple[Batch, partitions.Probes | None]]:
-    [learned] = output.decode_jsonl_gz(store.get(layout.staging_key(run_id, "templates.json.gz")))
-    loaded.templates.learned = learned
-    found = [partitions.decode(store.get(key), partitions.Probes) for key in probe_keys]
-    for number in range(prepared.batches):
-        header, *rows = output.decode_jsonl_gz(store.get(_batch_key(run_id, number)))
-        items = list(_items(rows))
-        counts = RunCounts(pages_in=header["pages_in"], already_ingested=header["already_ingested"])
-        batch = Batch(
-            [item for item in items if isinstance(item, Document)],
-            [item for item in items if isinstance(item, Rejection)],
-            header["page_keys"],
-            counts,
-        )
-        yield batch, partitions.Probes.combined([probes[number] for probes in found])
-
-
-# --- under the lease: load, then per batch compute -> write, then commit ---------------------
+# --- under the lease: load, then per batch prepare -> decide -> write, then commit ------------
 
 
 @dataclass
@@ -557,6 +482,82 @@ def ingest(
         summary = _deduplicate_and_commit(store, lease, pages, config, started)
     failpoint("lease.released")
     return summary
+
+
+# --- a scheduled run's dedup spread over workers: prepare -> probe (per partition) -> commit --
+
+
+@dataclass
+class PreparedRun(Serialisable):
+    """A scheduled run's pages, prepared in batches (`prepare_run`) against one commit of the store."""
+
+    sequence: int  # the commit the batches were prepared against
+    batches: int
+
+
+def _batch_key(run_id: str, number: int) -> str:
+    return layout.staging_key(run_id, f"batch-{number:05d}.jsonl.gz")
+
+
+def _keys_key(run_id: str, number: int) -> str:
+    return layout.staging_key(run_id, f"keys-{number:05d}.npz")
+
+
+def prepare_run(
+    store: Store, run_id: str, staging_keys: list[str], config: Config, reprocess: bool = False
+) -> PreparedRun:
+    """The run-level half of cleaning for a scheduled run's staged pages, batch by batch, as
+    `commit_run` would do it now; with each batch, its candidate keys and text digests, for the
+    partitions to probe (`probe_partition`). Reads the store only (no lease)."""
+    layout.check_run_id(run_id)
+    loaded = load(store, config)
+    count = 0
+    for items in batches(_read_staging(store, staging_keys), config.run.batch_pages):
+        batch = prepare(loaded, items, config, reprocess)
+        header = {"kind": "Batch", "page_keys": batch.page_keys, **asdict(batch.counts)}
+        rows = [header, *_rows([*batch.docs, *batch.rejections])]
+        store.put(_batch_key(run_id, count), output.encode_jsonl_gz(rows))
+        asked = partitions.batch_keys(batch.docs, config.dedup)
+        store.put(_keys_key(run_id, count), partitions.encode([asked]))
+        count += 1
+    learned = output.encode_jsonl_gz([loaded.templates.learned])
+    store.put(layout.staging_key(run_id, "templates.json.gz"), learned)
+    return PreparedRun(loaded.index.sequence, count)
+
+
+def probe_partition(
+    store: Store, run_id: str, prepared: PreparedRun, partition: int, partitions_count: int, config: Config
+) -> str:
+    """Probe the committed index as of `prepared.sequence` with one partition of the keys of
+    every prepared batch; return the key of the staged answers (`partitions.Probes`)."""
+    runs = [run for run in commits.committed_runs(store) if run.sequence <= prepared.sequence]
+    state = index.load_index(store, config.dedup, runs)
+    found = []
+    for number in range(prepared.batches):
+        [asked] = partitions.decode(store.get(_keys_key(run_id, number)), partitions.Asked)
+        found.append(partitions.probe(state, asked, partition, partitions_count, config.dedup))
+    key = layout.staging_key(run_id, f"probes-{partition:05d}.npz")
+    store.put(key, partitions.encode(found))
+    return key
+
+
+def _prepared_batches(
+    store: Store, run_id: str, prepared: PreparedRun, probe_keys: list[str], loaded: Loaded
+) -> Iterator[tuple[Batch, partitions.Probes | None]]:
+    [learned] = output.decode_jsonl_gz(store.get(layout.staging_key(run_id, "templates.json.gz")))
+    loaded.templates.learned = learned
+    found = [partitions.decode(store.get(key), partitions.Probes) for key in probe_keys]
+    for number in range(prepared.batches):
+        header, *rows = output.decode_jsonl_gz(store.get(_batch_key(run_id, number)))
+        items = list(_items(rows))
+        counts = RunCounts(pages_in=header["pages_in"], already_ingested=header["already_ingested"])
+        batch = Batch(
+            [item for item in items if isinstance(item, Document)],
+            [item for item in items if isinstance(item, Rejection)],
+            header["page_keys"],
+            counts,
+        )
+        yield batch, partitions.Probes.combined([probes[number] for probes in found])
 
 
 __all__ = [

@@ -11,10 +11,12 @@ cost model.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,10 @@ from pipeline.store import S3Store, Store
 
 log = logging.getLogger(__name__)
 SUFFIX = ".seg"
+TEMP_PREFIX = ".tmp-"
+# A download not written to for this long belongs to a process that died (a live download
+# writes all the time): its temp file is removed with the evictions.
+ABANDONED_DOWNLOAD_SECONDS = 3600
 
 
 def default_cache_dir() -> Path:
@@ -82,7 +88,7 @@ class SegmentCache:
             os.close(handle)
             log.warning("segment cache: %s has the wrong size, downloading %s again", path, key)
         self.folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=self.folder, prefix=".tmp-", delete=False) as temp:
+        with tempfile.NamedTemporaryFile(dir=self.folder, prefix=TEMP_PREFIX, delete=False) as temp:
             try:
                 store.download(key, temp, etag)
                 temp.flush()
@@ -98,7 +104,13 @@ class SegmentCache:
         return handle
 
     def _evict(self, keep: Path) -> None:
-        """Remove the least recently used copies until the cache fits its cap."""
+        """Remove the least recently used copies until the cache fits its cap, and the temp files
+        of abandoned downloads (a run killed while it downloaded)."""
+        abandoned = time.time() - ABANDONED_DOWNLOAD_SECONDS
+        for temp in self.folder.glob(TEMP_PREFIX + "*"):
+            with contextlib.suppress(FileNotFoundError):  # finished or removed meanwhile
+                if temp.stat().st_mtime < abandoned:
+                    temp.unlink()
         copies = []
         for path in self.folder.glob("*" + SUFFIX):
             try:
