@@ -213,13 +213,14 @@ def prepare_run(
 ) -> list[int]:
     """Remove site templates from the staged pages, batch by batch, and list each batch's
     candidate keys; returns the partitions to probe, one mapped `probe_partition` each. The
-    prepared run goes to XCom beside them: None for a committed run, whose rerun changes nothing."""
+    prepared run goes to XCom beside them: empty for a committed run, whose rerun changes nothing
+    (Airflow stores no XCom of None)."""
     from pipeline import runner
 
     store, _ = connect()
     if runner.committed_summary(store, pipeline_run) is not None:
         log.info("%s is already committed: nothing to prepare", pipeline_run)
-        ti.xcom_push(key="prepared", value=None)
+        ti.xcom_push(key="prepared", value={})
         return []
     prepared = runner.prepare_run(store, pipeline_run, _staged(staging_keys), pipeline_config(), reprocess)
     ti.xcom_push(key="prepared", value=prepared.to_dict())
@@ -244,7 +245,7 @@ def commit_run(
     pipeline_run: str,
     staging_keys: list[list[str]],
     reprocess: bool,
-    prepared: dict[str, Any] | None,
+    prepared: dict[str, Any],
     probe_keys: list[str],
     *,
     dag_run: Any = None,

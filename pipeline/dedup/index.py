@@ -102,12 +102,16 @@ class IndexState:
     def candidates(self, keys: Postings, max_bucket: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(text, story key, keys shared) for every stored story sharing candidate keys with a text;
         a key shared by more than `max_bucket` stories of one segment meets the first of them."""
+        return count_shared(*self.key_hits(keys, max_bucket))
+
+    def key_hits(self, keys: Postings, max_bucket: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(text, story) of every candidate-key entry the texts' keys meet, per segment."""
         texts, stories = [], []
         for part in self.parts:
             query, story = part.lookup("candidate_keys", keys.keys, cap=max_bucket)
             texts.append(keys.owner[query])
             stories.append(story)
-        return count_shared(texts, stories)
+        return texts, stories
 
     def stories_of_texts(self, digests: np.ndarray) -> np.ndarray:
         """For each digest, the story of the newest segment that placed that text (0: none)."""

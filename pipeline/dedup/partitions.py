@@ -24,6 +24,7 @@ import numpy as np
 
 from pipeline.config import DedupConfig
 from pipeline.dedup.index import IndexState, count_shared
+from pipeline.dedup.segments import ramps
 from pipeline.dedup.shingles import shingle_batch
 from pipeline.dedup.signatures import Postings, candidate_keys
 from pipeline.dedup.stories import Story
@@ -121,14 +122,9 @@ class PartitionedStories:
     def candidates(self, keys: Postings, max_bucket: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         low = np.searchsorted(self.keys, keys.keys, side="left")
         counts = np.searchsorted(self.keys, keys.keys, side="right") - low
-        entries = (
-            np.repeat(low, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        )
-        texts, stories = [np.repeat(keys.owner, counts)], [self.key_stories[entries]]
-        for part in self.own.parts:
-            query, story = part.lookup("candidate_keys", keys.keys, cap=max_bucket)
-            texts.append(keys.owner[query])
-            stories.append(story)
+        texts, stories = self.own.key_hits(keys, max_bucket)
+        texts.append(np.repeat(keys.owner, counts))
+        stories.append(self.key_stories[np.repeat(low, counts) + ramps(counts)])
         return count_shared(texts, stories)
 
     def stories_of_texts(self, digests: np.ndarray) -> np.ndarray:

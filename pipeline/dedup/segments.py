@@ -296,7 +296,7 @@ class Segment:
             lo = np.searchsorted(overflow[:, 0], queries, side="left")
             counts = np.searchsorted(overflow[:, 0], queries, side="right") - lo
             query.append(np.repeat(np.arange(len(queries)), counts))
-            value.append(overflow[np.repeat(lo, counts) + _ramps(counts), 1])
+            value.append(overflow[np.repeat(lo, counts) + ramps(counts), 1])
         query_all, value_all = np.concatenate(query), np.concatenate(value)
         order = np.argsort(query_all, kind="stable")  # by query; within one, bucket slots then overflow
         return query_all[order], value_all[order]
@@ -343,7 +343,7 @@ class Segment:
         )
 
 
-def _ramps(counts: np.ndarray) -> np.ndarray:
+def ramps(counts: np.ndarray) -> np.ndarray:
     """0, 1, ..., n-1 for each n of `counts`, concatenated."""
     total = int(counts.sum())
     return np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
