@@ -8,10 +8,12 @@ For each size, a WARC of that many distinct news pages is written (synthetic, ca
 words of the seeds, as bench/scale.py), one in six pages a truncated or extended copy of a
 recent story from another site, each page in a shell of site chrome (navigation, scripts,
 related links, footer) so the raw page is as large as a real one (about 40 KB). Then one real
-`python -m pipeline ingest` over it, into a fresh local store, with the RSS of every process
+`python -m pipeline ingest` over it, into a fresh local store, with the memory of every process
 of the run (main process, forkserver, cleaning workers) summed every 50 ms.
 
-Printed per size: wall time, pages/s, the peak summed RSS and the main process's own peak;
+Printed per size: wall time, pages/s, the peak summed RSS (which counts the pages the workers
+share with the forkserver once per process), the peak summed PSS (shared pages split between
+their users) and the main process's own peak RSS;
 then the growth per page between the smallest and the largest run, against the issue's
 targets (peak at 30,000 pages <= 1 GB, growth <= 5 KB per page).
 """
@@ -35,8 +37,8 @@ from warcio.warcwriter import WARCWriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.chaos import PeakRss
 from bench.scale import text_of, vocabulary, words_of
+from tests.chaos.runs import Sampler, session_processes
 
 SITES = 200
 COPY_SHARE = 1 / 6
@@ -102,21 +104,31 @@ def write_pages(out: Path, pages: int, seed: int = 7) -> None:
             writer.write_record(record)
 
 
-class MainPeak(PeakRss):
-    """Also the largest RSS of the run's main process alone."""
+class RunMemory(Sampler):
+    """Peaks over the processes of one run's session (main process, forkserver, workers): the sum
+    of their RSS (pages a worker shares with the forkserver count twice), the sum of their PSS
+    (shared pages split between their users: the memory the run really takes), and the main
+    process's RSS alone."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, session: int) -> None:
         super().__init__()
-        self.pid, self.main = pid, 0
+        self.session = session
+        self.rss = self.pss = self.main = 0
 
     def sample(self) -> bool:
-        with contextlib.suppress(psutil.Error):
-            self.main = max(self.main, psutil.Process(self.pid).memory_info().rss)
-        return super().sample()
+        rss = pss = 0
+        for process in session_processes(self.session):
+            with contextlib.suppress(psutil.Error):  # it ended while we looked
+                memory = process.memory_full_info()
+                rss, pss = rss + memory.rss, pss + memory.pss
+                if process.pid == self.session:
+                    self.main = max(self.main, memory.rss)
+        self.rss, self.pss = max(self.rss, rss), max(self.pss, pss)
+        return False
 
 
-def measure(warc: Path, batch_pages: int | None) -> tuple[float, int, int]:
-    """Wall seconds, peak summed RSS and the main process's peak RSS of one ingest of `warc`."""
+def measure(warc: Path, batch_pages: int | None) -> tuple[float, RunMemory]:
+    """Wall seconds and the memory peaks of one ingest of `warc`."""
     with tempfile.TemporaryDirectory() as store:
         command = [
             sys.executable,
@@ -135,10 +147,10 @@ def measure(warc: Path, batch_pages: int | None) -> tuple[float, int, int]:
             command += ["--config", str(settings)]
         started = time.monotonic()
         process = subprocess.Popen(command, start_new_session=True)
-        with MainPeak(process.pid) as memory:
+        with RunMemory(process.pid) as memory:
             if process.wait() != 0:
                 raise SystemExit(f"ingest failed with exit code {process.returncode}: {' '.join(command)}")
-        return time.monotonic() - started, memory.peak, memory.main
+        return time.monotonic() - started, memory
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,20 +164,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "run-memory-bench")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    print(f"{'pages':>7} {'wall s':>7} {'pages/s':>8} {'peak MB (all)':>14} {'main MB':>8}")
+    print(
+        f"{'pages':>7} {'wall s':>7} {'pages/s':>8} {'RSS MB (all)':>13} {'PSS MB (all)':>13} {'main MB':>8}"
+    )
     peaks = {}
     for pages in sorted(args.pages):
         warc = args.work / f"pages-{pages}.warc.gz"
         if not warc.exists():
             write_pages(warc, pages)
-        wall, peak, main_peak = measure(warc, args.batch_pages)
-        peaks[pages] = peak
-        print(f"{pages:>7} {wall:>7.1f} {pages / wall:>8.1f} {peak / MB:>14.0f} {main_peak / MB:>8.0f}")
+        wall, memory = measure(warc, args.batch_pages)
+        peaks[pages] = memory.rss
+        print(
+            f"{pages:>7} {wall:>7.1f} {pages / wall:>8.1f} {memory.rss / MB:>13.0f} {memory.pss / MB:>13.0f}"
+            f" {memory.main / MB:>8.0f}"
+        )
     low, high = min(peaks), max(peaks)
     if high > low:
-        growth = (peaks[high] - peaks[low]) / (high - low)
-        print(f"growth {growth / 1e3:.2f} KB per page from {low} to {high} pages (target <= 5 KB)")
-    print(f"peak at {high} pages: {peaks[high] / MB:.0f} MB (target at 30,000: <= {PEAK_TARGET / MB:.0f} MB)")
+        growth = (peaks[high] - peaks[low]) / (high - low) / 1e3
+        print(
+            f"RSS peak growth {growth:.2f} KB/page, {low} to {high} pages (target <= {GROWTH_TARGET / 1e3:g})"
+        )
+    print(
+        f"RSS peak at {high} pages: {peaks[high] / MB:.0f} MB (target at 30,000: <= {PEAK_TARGET / MB:.0f})"
+    )
 
 
 if __name__ == "__main__":
