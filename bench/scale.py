@@ -12,10 +12,11 @@ Another child process then times one run of 1,000 new pages against it: 200 copi
 stories (truncated, extended, dated earlier or later), 800 new stories. The run is what a
 run does under the lease: open the index, deduplicate, write its segment, compact, commit.
 
-Printed per size: the run's time (median of `--repeat` runs, each on a fresh copy of the
-store state), the peak RSS of the run's process, the bytes read by its probes, and the
-index's bytes per story; then a projection to 10^7 and 10^8 from the cost model in
-docs/dedup.md ("The index").
+Printed per size: the run's time and CPU time (medians of `--repeat` runs, each on a fresh
+copy of the store state; CPU time moves less with other work on the machine), the peak RSS of
+the run's process, the units (buckets, runs of story offsets) its probes gathered from the
+segments with their bytes and seconds, and the index's bytes per story; then a projection
+to 10^7 and 10^8 from the cost model in docs/dedup.md ("The index").
 """
 
 from __future__ import annotations
@@ -250,28 +251,31 @@ def run_pages(seed: int) -> list[Document]:
     ]
 
 
-class CountingStore(LocalStore):
-    """A local store that counts the bytes, ranges and seconds of its range reads."""
+def count_probe_reads() -> dict:
+    """Count the units, bytes and seconds of what probes gather from segments (whether mapped or
+    read by ranges), by wrapping the one method every probe reads through."""
+    counts = {"units": 0, "bytes": 0, "seconds": 0.0}
+    gather = segments.Segment._units
 
-    read_bytes = 0
-    ranges = 0
-    seconds = 0.0
-
-    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+    def counted(self: segments.Segment, name: str, units: np.ndarray, width: int) -> np.ndarray:
         started = time.perf_counter()
-        pieces = super().get_ranges(key, ranges)
-        CountingStore.seconds += time.perf_counter() - started
-        CountingStore.read_bytes += sum(map(len, pieces))
-        CountingStore.ranges += len(pieces)
-        return pieces
+        rows = gather(self, name, units, width)
+        counts["seconds"] += time.perf_counter() - started
+        counts["units"] += len(units)
+        counts["bytes"] += rows.nbytes
+        return rows
+
+    segments.Segment._units = counted
+    return counts
 
 
 def one_run(folder: Path, seed: int) -> dict:
     """What a run does under the lease after cleaning: open, deduplicate, write, compact, commit."""
     docs = run_pages(seed)
     Deduplicator(CONFIG).assign(docs[:5])  # builds the per-process character tables
-    store = CountingStore(folder / "store")
-    started = time.perf_counter()
+    store = LocalStore(folder / "store")
+    reads = count_probe_reads()
+    started, cpu_started = time.perf_counter(), time.process_time()
     state = index.load_index(store, CONFIG)
     seen = state.seen.among([index.page_key(doc.url, doc.content_sha) for doc in docs])
     fresh = [doc for doc, known in zip(docs, seen.tolist(), strict=True) if not known]
@@ -282,14 +286,15 @@ def one_run(folder: Path, seed: int) -> dict:
     store.put(objects.index, index.encode_segment(dedup.changed, keys, CONFIG, dedup.placed_texts))
     index.compact(store, "run", state, objects, CONFIG)
     commits.append(store, Manifest("run", state.sequence + 1, "2026-01-02T00:00:00Z", RunCounts(), objects))
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     joined = sum(1 for d in decisions[:PLANTED] if d.story_id.startswith("s_synthetic_"))
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "read_mb": CountingStore.read_bytes / 1e6,
-        "ranges": CountingStore.ranges,
-        "read_seconds": CountingStore.seconds,
+        "read_mb": reads["bytes"] / 1e6,
+        "units": reads["units"],
+        "read_seconds": reads["seconds"],
         "copies_found": joined,
         "superseded": len(dedup.superseded),
     }
@@ -344,11 +349,18 @@ def main() -> None:
                 runs.append(child("--run", "--folder", str(folder), "--seed", str(args.seed)))
             shutil.rmtree(folder)
             median = statistics.median(run["seconds"] for run in runs)
-            results[size] = {**runs[0], "seconds": median, "bytes_per_story": built["bytes"] / size}
+            cpu = statistics.median(run["cpu_seconds"] for run in runs)
+            results[size] = {
+                **runs[0],
+                "seconds": median,
+                "cpu_seconds": cpu,
+                "bytes_per_story": built["bytes"] / size,
+            }
             run = results[size]
             print(
-                f"{size:>9,} stories: run {median:6.2f} s  peak RSS {run['peak_rss_mb']:6.0f} MB  "
-                f"read {run['read_mb']:6.1f} MB in {run['ranges']:>6} ranges, {run['read_seconds']:.2f} s  "
+                f"{size:>9,} stories: run {median:6.2f} s (CPU {cpu:4.2f} s)  "
+                f"peak RSS {run['peak_rss_mb']:6.0f} MB  "
+                f"read {run['read_mb']:6.1f} MB in {run['units']:>6} units, {run['read_seconds']:.2f} s  "
                 f"index {run['bytes_per_story']:6.0f} B/story  (built in {build_seconds:.0f} s; "
                 f"copies found {run['copies_found']}/{PLANTED}, superseded {run['superseded']})",
                 flush=True,
@@ -356,41 +368,39 @@ def main() -> None:
     sizes = sorted(results)
     smallest, largest = results[sizes[0]], results[sizes[-1]]
     print(
-        f"time at {sizes[-1]:,} / at {sizes[0]:,}: {largest['seconds'] / smallest['seconds']:.2f}x  "
+        f"time at {sizes[-1]:,} / at {sizes[0]:,}: {largest['seconds'] / smallest['seconds']:.2f}x "
+        f"(CPU {largest['cpu_seconds'] / smallest['cpu_seconds']:.2f}x)  "
         f"peak RSS difference: {largest['peak_rss_mb'] - smallest['peak_rss_mb']:+.0f} MB"
     )
     project(results)
 
 
 def probe_model(size: int) -> tuple[float, float]:
-    """(ranges, bytes) a run's candidate probes read from an index of `size` stories, by the cost
-    model: each probe needs one bucket; of `buckets`, about buckets * (1 - e^(-probes/buckets))
-    are distinct, and runs of them closer than the read gap are read as one range."""
+    """(buckets, bytes) a run's candidate probes gather from an index of `size` stories, by the
+    cost model: each probe needs one bucket; of `buckets`, about buckets * (1 - e^(-probes/buckets))
+    are distinct, each gathered once from the mapped segment."""
     probes = RUN_PAGES * (CONFIG.bands + CONFIG.containment_keys)
-    mean, slots = CONFIG.index_bucket_entries, segments.slots_for(CONFIG.index_bucket_entries)
-    buckets = size * (CONFIG.bands + CONFIG.containment_keys) / mean
+    slots = segments.slots_for(CONFIG.index_bucket_entries)
+    buckets = size * (CONFIG.bands + CONFIG.containment_keys) / CONFIG.index_bucket_entries
     touched = buckets * (1 - np.exp(-probes / buckets))
-    density = touched / buckets
-    ranges = max(1.0, touched * (1 - density) ** (CONFIG.index_read_gap + 1))
-    spanned = min(buckets, touched + ranges * CONFIG.index_read_gap * density)
-    return ranges, spanned * slots * 16
+    return touched, touched * slots * 16
 
 
 def project(results: dict[int, dict]) -> None:
-    """10^7 and 10^8 from the cost model: a run's time is its reads (ranges given by the model,
-    at the cost per range measured at the largest size) plus the rest of its work, which does
-    not depend on the index (measured at the largest size); reads stop growing once every probe
-    reads a bucket of its own."""
+    """10^7 and 10^8 from the cost model: a run's time is its gathers (buckets given by the
+    model, at the cost per bucket measured at the largest size) plus the rest of its work, which
+    does not depend on the index (measured at the largest size); gathers stop growing once every
+    probe needs a bucket of its own."""
     largest = results[max(results)]
-    per_range = largest["read_seconds"] / largest["ranges"]
+    per_unit = largest["read_seconds"] / largest["units"]
     rest = largest["seconds"] - largest["read_seconds"]
     per_story = largest["bytes_per_story"]
     for size in (*sorted(results), 10**7, 10**8):
-        ranges, read = probe_model(size)
+        buckets, read = probe_model(size)
         kind = "measured" if size in results else "projected"
         print(
-            f"{kind:>9} {size:>11,} stories: model {ranges:8.0f} ranges {read / 1e6:5.0f} MB, "
-            f"run {rest + per_range * ranges:5.2f} s, index {per_story * size / 1e9:6.1f} GB"
+            f"{kind:>9} {size:>11,} stories: model {buckets:8.0f} buckets {read / 1e6:5.0f} MB, "
+            f"run {rest + per_unit * buckets:5.2f} s, index {per_story * size / 1e9:6.1f} GB"
         )
 
 
