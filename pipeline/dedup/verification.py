@@ -84,9 +84,10 @@ class StoryFrequency:
         counters = np.concatenate([text.counters(self) for text in texts])
         owner = np.repeat(np.arange(len(texts), dtype=np.int64), [len(text.shingles) for text in texts])
         distinct = unique_sorted((owner << self.bits) | counters)
-        self.counts += np.bincount(distinct & ((1 << self.bits) - 1), minlength=len(self.counts)).astype(
-            np.int32
-        )
+        # Counted per shingle, not over the whole table: the table grows with the stories fetched,
+        # and a pass over it would cost time and memory in proportion.
+        counters, stories = np.unique(distinct & ((1 << self.bits) - 1), return_counts=True)
+        self.counts[counters] += stories.astype(np.int32)
 
 
 class ShingleMarks:
