@@ -90,20 +90,22 @@ class Mapped(Protocol):
     units with one copy, instead of one read call per range."""
 
     def rows(self, start: int, end: int, units: np.ndarray, width: int) -> np.ndarray:
-        """Units (sorted, distinct) of `width` uint64 each, counted from byte `start`, as rows."""
+        """Units (ascending, repeats allowed) of `width` uint64 each, counted from byte `start`, as rows."""
         ...
 
 
 def _rows(values: np.ndarray, units: np.ndarray, width: int) -> np.ndarray:
-    """Units (sorted, distinct) of `width` values as rows (a copy); the last unit of `values`
-    may be partial and is padded with zeros."""
+    """Units (ascending, repeats allowed) of `width` values as rows (a copy); the last unit of
+    `values` may be partial and is padded with zeros."""
     complete = len(values) // width
     whole = values[: complete * width].reshape(complete, width)
     if len(units) == 0 or units[-1] < complete:
         return whole[units]
-    tail = np.zeros((1, width), values.dtype)
-    tail[0, : len(values) - complete * width] = values[complete * width :]
-    return np.concatenate((whole[units[:-1]], tail))
+    rows = np.zeros((len(units), width), values.dtype)
+    inside = units < complete
+    rows[inside] = whole[units[inside]]
+    rows[~inside, : len(values) - complete * width] = values[complete * width :]
+    return rows
 
 
 @dataclass
@@ -270,8 +272,9 @@ class Segment:
         return self.tables[name]["entries"]
 
     def _units(self, name: str, units: np.ndarray, width: int) -> np.ndarray:
-        """Units (sorted, distinct) of `width` uint64 each from a section, as rows: gathered in
-        place from a mapped source, else read by ranges with neighbours coalesced."""
+        """Units (ascending, repeats allowed) of `width` uint64 each from a section, as rows:
+        gathered in place from a mapped source, else read by ranges (each unit once, neighbours
+        coalesced)."""
         start, size = self.sections[name]
         if len(units) == 0:
             return np.zeros((0, width), np.uint64)
@@ -311,15 +314,14 @@ class Segment:
         return query, value
 
     def _lookup(self, name: str, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One batch of queries, in ascending key order (so their buckets ascend too)."""
         table = self.tables[name]
         buckets, slots = table["buckets"], table["slots"]
         bucket = bucket_of(queries, buckets).astype(np.int64)
-        needed = np.unique(bucket)
-        rows = self._units(name, needed, 2 * slots)  # each needed bucket: key, value, key, value, ...
-        at = np.searchsorted(needed, bucket)
-        hit_query, hit_slot = np.nonzero((rows[at, 0::2] == queries[:, None]) & (queries[:, None] != EMPTY))
+        rows = self._units(name, bucket, 2 * slots)  # each query's bucket: key, value, key, value, ...
+        hit_query, hit_slot = np.nonzero((rows[:, 0::2] == queries[:, None]) & (queries[:, None] != EMPTY))
         query = [hit_query]
-        value = [rows[at[hit_query], 2 * hit_slot + 1]]
+        value = [rows[hit_query, 2 * hit_slot + 1]]
         overflow = self.overflow[name]
         if len(overflow):
             lo = np.searchsorted(overflow[:, 0], queries, side="left")
