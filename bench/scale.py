@@ -1,21 +1,30 @@
 """Benchmark: a run of 1,000 new pages against an index of 10^4, 10^5 and 10^6 stories.
 
-    python bench/scale.py                      # 10^4, 10^5, 10^6 (about 4 GB of disk at 10^6)
+    python bench/scale.py                      # 10^4, 10^5, 10^6 (about 6 GB of disk at 10^6)
     python bench/scale.py --sizes 10000 100000
 
 For each size, a child process writes a committed index of that many stories straight into a
 fresh local store (one segment, as compaction leaves a large index: no million pages are
 ingested). The stories have realistic lengths (log-normal around 500 words, as news) and
-random shingles and candidate keys, which is what unrelated stories look like to the index;
-among them are the stories of 200 real texts, generated from words, with their true keys.
-Another child process then times one run of 1,000 new pages against it: 200 copies of those
-stories (truncated, extended, dated earlier or later), 800 new stories. The run is what a
-run does under the lease: open the index, deduplicate, write its segment, compact, commit.
+random shingles and candidate keys, which is what unrelated stories look like to the index,
+but for stock phrases: news stories share phrases ("said in a statement"), and a page meets
+every stored story whose sampled-shingle key is one of its phrases'. The index holds 10,000
+such phrases with Zipf frequencies (the commonest in 3.3% of stories), calibrated on the
+originals of syndication-dev: 32 of their 16,471 pairs share exactly one candidate key (0.19%;
+the pairs sharing more are mostly the set's built hard negatives), and this model gives about
+0.17%. So a run page meets more unrelated stories the larger the index, up to `max_bucket` a
+key, and the run fetches and rejects them as it would. Among the stories are those of 200
+real texts, generated from words (and phrases), with their true keys. Another child process
+then times one run of 1,000 new pages against it: 200 copies of those stories (truncated,
+extended, dated earlier or later), 800 new stories, all with stock phrases drawn the same
+way. The run is what a run does under the lease: open the index, deduplicate, write its
+segment, compact, commit.
 
 Printed per size: the run's time and CPU time (medians of `--repeat` runs, each on a fresh
 copy of the store state; CPU time moves less with other work on the machine), the peak RSS of
 the run's process, the units (buckets, runs of story offsets) its probes gathered from the
-segments with their bytes and seconds, and the index's bytes per story; then a projection
+segments with their bytes and seconds, the stored stories it fetched, and the index's bytes
+per story; then a projection
 to 10^7 and 10^8 from the cost model in docs/dedup.md ("The index").
 """
 
@@ -41,7 +50,7 @@ from pipeline.commits import Manifest, RunCounts, RunObjects
 from pipeline.config import DedupConfig
 from pipeline.dedup import Deduplicator, index, segments
 from pipeline.dedup.shingles import shingle_batch
-from pipeline.dedup.signatures import candidate_keys
+from pipeline.dedup.signatures import candidate_keys, sample_keys
 from pipeline.dedup.stories import Story, story_key
 from pipeline.dedup.verification import Text
 from pipeline.records import Document
@@ -52,6 +61,8 @@ PLANTED = 200  # real stories in the index, copied by the run
 RUN_PAGES = 1000
 CHUNK = 50_000  # stories generated at a time while the index is written
 BASE_LEVEL = 30  # the built segment stands for a fully compacted index: no run merges it
+PHRASES = 10_000  # stock phrases, the i-th (from 0) in TOP_PHRASE / (i + 1) of the stories
+TOP_PHRASE = 0.033  # two stories share a phrase with probability about 1.64 * TOP_PHRASE^2 = 0.18%
 
 
 def words_of(count: int, rng: np.random.Generator) -> np.ndarray:
@@ -72,9 +83,43 @@ def text_of(length: int, rng: np.random.Generator, words: list[str]) -> str:
     return "\n".join(lines)
 
 
+def phrase_shares() -> np.ndarray:
+    """The share of stories carrying each stock phrase (Zipf)."""
+    return TOP_PHRASE / np.arange(1, PHRASES + 1)
+
+
+def stock_phrases(seed: int) -> tuple[list[str], np.ndarray]:
+    """PHRASES five-word phrases whose shingle is sampled as a candidate key, and those keys."""
+    rng, words = np.random.default_rng(seed + 2), vocabulary()
+    tries = [" ".join(words[i] for i in rng.integers(0, len(words), 5)) for _ in range(12 * PHRASES)]
+    shingle_lists, _ = shingle_batch(tries, CONFIG.shingle_words, CONFIG.text_batch_characters)
+    sampled = sample_keys(shingle_lists, CONFIG.containment_sample, 1)
+    assert len(sampled.keys) >= PHRASES, "too few sampled phrases: raise the tries"
+    return [tries[n] for n in sampled.owner[:PHRASES]], sampled.keys[:PHRASES]
+
+
+def with_phrases(text: str, rng: np.random.Generator, phrases: list[str]) -> str:
+    """The text with the stock phrases a story carries (each with its share), as lines of their own."""
+    chosen = np.flatnonzero(rng.random(PHRASES) < phrase_shares())
+    lines = text.split("\n")
+    for phrase in chosen.tolist():
+        lines.insert(int(rng.integers(0, len(lines) + 1)), phrases[phrase])
+    return "\n".join(lines)
+
+
 def planted_texts(seed: int) -> list[str]:
     rng, words = np.random.default_rng(seed), vocabulary()
-    return [text_of(int(n), rng, words) for n in words_of(PLANTED, rng)]
+    phrases, _ = stock_phrases(seed)
+    return [with_phrases(text_of(int(n), rng, words), rng, phrases) for n in words_of(PLANTED, rng)]
+
+
+def phrase_entries(size: int, seed: int, rng: np.random.Generator) -> np.ndarray:
+    """(key, story row) of the stock phrases' keys among `size` stories: each phrase in its share
+    of them, at most `max_bucket` (what the index keeps of one key)."""
+    _, keys = stock_phrases(seed)
+    counts = np.minimum(rng.binomial(size, phrase_shares()), CONFIG.max_bucket)
+    rows = np.concatenate([rng.choice(size, count, replace=False) for count in counts.tolist()])
+    return np.stack((np.repeat(keys, counts), rows.astype(np.uint64)))
 
 
 def story(number: int, words: int, shingles: np.ndarray) -> Story:
@@ -193,13 +238,20 @@ def build(folder: Path, size: int, seed: int) -> dict:
         position = int(sizes[-1])
         offsets.append(sizes)
         writer.append("story_records", b"".join(records))
-    real = np.stack((real_keys.keys, story_keys[planted_at][real_keys.owner]))
+    common = phrase_entries(size, seed, rng)
+    real = np.concatenate(
+        (
+            np.stack((real_keys.keys, story_keys[planted_at][real_keys.owner])),
+            [common[0], story_keys[common[1]]],
+        ),
+        axis=1,
+    )
     digests = np.array(texts, dtype=np.uint64).reshape(-1, 2)
     tables = {
         "candidate_keys": candidate_table(writer, size, real, story_keys, rng),
         "story_keys": table(writer, "story_keys", story_keys, np.arange(size, dtype=np.uint64)),
-        "page_keys": table(
-            writer, "page_keys", rng.integers(1, 2**63, 2 * size, dtype=np.uint64), np.zeros(2 * size)
+        "page_keys": table(  # hashes over the whole 64-bit range, as `index.page_key` gives
+            writer, "page_keys", rng.integers(1, 2**64, 2 * size, dtype=np.uint64), np.zeros(2 * size)
         ),
         "text_digests": table(writer, "text_digests", digests[:, 0], digests[:, 1]),
     }
@@ -230,6 +282,7 @@ def run_pages(seed: int) -> list[Document]:
     """PLANTED copies of the planted stories (cut, extended, earlier or later) and new stories."""
     rng, words = np.random.default_rng(seed + 1), vocabulary()
     real = planted_texts(seed)
+    phrases, _ = stock_phrases(seed)
     pages = []
     for number, text in enumerate(real):
         lines = text.split("\n")
@@ -240,9 +293,8 @@ def run_pages(seed: int) -> list[Document]:
         published = "2019-12-31T00:00:00Z" if kind == 2 else "2020-01-05T00:00:00Z"  # 2: supersedes
         pages.append((f"https://copy{number}.example/a", "\n".join(body), published))
     for number, length in enumerate(words_of(RUN_PAGES - PLANTED, rng)):
-        pages.append(
-            (f"https://new{number}.example/a", text_of(int(length), rng, words), "2020-01-05T00:00:00Z")
-        )
+        text = with_phrases(text_of(int(length), rng, words), rng, phrases)
+        pages.append((f"https://new{number}.example/a", text, "2020-01-05T00:00:00Z"))
     return [
         Document(
             url=url, text=body, fetched_at="2020-01-06T00:00:00Z", content_sha=url, published_at=published
@@ -253,8 +305,8 @@ def run_pages(seed: int) -> list[Document]:
 
 def count_probe_reads() -> dict:
     """Count the units, bytes and seconds of what probes gather from segments (whether mapped or
-    read by ranges), by wrapping the one method every probe reads through."""
-    counts = {"units": 0, "bytes": 0, "seconds": 0.0}
+    read by ranges), and the stories fetched, by wrapping the methods that do it."""
+    counts = {"units": 0, "bytes": 0, "seconds": 0.0, "stories": 0}
     gather = segments.Segment._units
 
     def counted(self: segments.Segment, name: str, units: np.ndarray, width: int) -> np.ndarray:
@@ -265,7 +317,15 @@ def count_probe_reads() -> dict:
         counts["bytes"] += rows.nbytes
         return rows
 
+    fetch = index.IndexState.stories
+
+    def fetched(self: index.IndexState, keys: np.ndarray) -> dict:
+        found = fetch(self, keys)
+        counts["stories"] += len(found)
+        return found
+
     segments.Segment._units = counted
+    index.IndexState.stories = fetched
     return counts
 
 
@@ -295,6 +355,7 @@ def one_run(folder: Path, seed: int) -> dict:
         "read_mb": reads["bytes"] / 1e6,
         "units": reads["units"],
         "read_seconds": reads["seconds"],
+        "fetched": reads["stories"],
         "copies_found": joined,
         "superseded": len(dedup.superseded),
     }
@@ -362,7 +423,8 @@ def main() -> None:
                 f"peak RSS {run['peak_rss_mb']:6.0f} MB  "
                 f"read {run['read_mb']:6.1f} MB in {run['units']:>6} units, {run['read_seconds']:.2f} s  "
                 f"index {run['bytes_per_story']:6.0f} B/story  (built in {build_seconds:.0f} s; "
-                f"copies found {run['copies_found']}/{PLANTED}, superseded {run['superseded']})",
+                f"copies found {run['copies_found']}/{PLANTED}, superseded {run['superseded']}, "
+                f"stories fetched {run['fetched']})",
                 flush=True,
             )
     sizes = sorted(results)
