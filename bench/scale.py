@@ -20,18 +20,21 @@ extended, dated earlier or later), 800 new stories, all with stock phrases drawn
 way. The run is what a run does under the lease: open the index, deduplicate, write its
 segment, compact, commit.
 
+Before each timed run the index file is read once, so it is in the page cache as on a host
+that runs often (`--cold` drops it from the cache instead: every probe is then a disk read).
 Printed per size: the run's time and CPU time (medians of `--repeat` runs, each on a fresh
 copy of the store state; CPU time moves less with other work on the machine), the peak RSS of
-the run's process, the units (buckets, runs of story offsets) its probes gathered from the
-segments with their bytes and seconds, the stored stories it fetched, and the index's bytes
-per story; then a projection
-to 10^7 and 10^8 from the cost model in docs/dedup.md ("The index").
+the run's process, the units its probes gathered from the segments (a bucket per query, runs
+of story offsets) with their bytes and seconds, the stored stories it fetched, and the
+index's bytes per story; then a projection to 10^7 and 10^8 from the cost model in
+docs/dedup.md ("The index").
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -368,6 +371,23 @@ def child(*args: str) -> dict:
     return json.loads(answer.splitlines()[-1])
 
 
+def settle(folder: Path, cold: bool) -> None:
+    """Before a timed run: the build's writes flushed (else the run's own fsync waits behind
+    gigabytes of them), and the index file either read once, so it sits in the page cache as on
+    a host that runs often, or (`cold`) dropped from it, so every probe is a disk read."""
+    os.sync()
+    for path in (folder / "store").rglob("*.seg"):
+        handle = os.open(path, os.O_RDONLY)
+        try:
+            if cold:
+                os.posix_fadvise(handle, 0, 0, os.POSIX_FADV_DONTNEED)
+            else:
+                while os.read(handle, 1 << 24):
+                    pass
+        finally:
+            os.close(handle)
+
+
 def reset_run(folder: Path) -> None:
     """Remove what a timed run wrote, so the next one starts from the built index."""
     store = LocalStore(folder / "store")
@@ -387,6 +407,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--folder", type=Path, help="work folder (default: a temporary one)")
+    parser.add_argument(
+        "--cold", action="store_true", help="drop the index from the page cache before each run"
+    )
     parser.add_argument("--build", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--run", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -407,6 +430,7 @@ def main() -> None:
             runs = []
             for _ in range(args.repeat):
                 reset_run(folder)
+                settle(folder, args.cold)
                 runs.append(child("--run", "--folder", str(folder), "--seed", str(args.seed)))
             shutil.rmtree(folder)
             median = statistics.median(run["seconds"] for run in runs)
@@ -449,12 +473,14 @@ def probe_model(size: int) -> tuple[float, float]:
 
 
 def project(results: dict[int, dict]) -> None:
-    """10^7 and 10^8 from the cost model: a run's time is its gathers (buckets given by the
-    model, at the cost per bucket measured at the largest size) plus the rest of its work, which
-    does not depend on the index (measured at the largest size); gathers stop growing once every
-    probe needs a bucket of its own."""
-    largest = results[max(results)]
-    per_unit = largest["read_seconds"] / largest["units"]
+    """10^7 and 10^8 from the cost model: a run's time is its gathers (distinct buckets given by
+    the model, at the cost per bucket measured at the largest size) plus the rest of its work
+    (measured at the largest size); gathers stop growing once every probe needs a bucket of its
+    own. The rest still grows a little beyond: more stored stories share a page's stock
+    phrases, up to `max_candidates` fetched a page (printed as a bound)."""
+    largest_size = max(results)
+    largest = results[largest_size]
+    per_bucket = largest["read_seconds"] / probe_model(largest_size)[0]
     rest = largest["seconds"] - largest["read_seconds"]
     per_story = largest["bytes_per_story"]
     for size in (*sorted(results), 10**7, 10**8):
@@ -462,8 +488,12 @@ def project(results: dict[int, dict]) -> None:
         kind = "measured" if size in results else "projected"
         print(
             f"{kind:>9} {size:>11,} stories: model {buckets:8.0f} buckets {read / 1e6:5.0f} MB, "
-            f"run {rest + per_unit * buckets:5.2f} s, index {per_story * size / 1e9:6.1f} GB"
+            f"run {rest + per_bucket * buckets:5.2f} s, index {per_story * size / 1e9:6.1f} GB"
         )
+    print(
+        f"stored stories fetched: {largest['fetched']} at {largest_size:,}, "
+        f"at most {CONFIG.max_candidates * RUN_PAGES:,} (max_candidates a page)"
+    )
 
 
 if __name__ == "__main__":
