@@ -158,6 +158,17 @@ class Verifier:
         self._page_marks.mark(page)
         self._page_counts = self.frequency.counts[page.counters(self.frequency)]
 
+    def may_verify(self, reference: Text) -> bool:
+        """Whether the current page and a reference share enough shingles to verify at all, a
+        cheap check before `overlap`: a shared shingle covers at most `shingle_words` words, and
+        a copy needs `containment_threshold` of at least `min_own_words` words of the smaller
+        text shared. A stored story met through one stock phrase stops here."""
+        config = self.config
+        needed = config.containment_threshold * config.min_own_words / config.shingle_words
+        self._reference_marks.mark(reference)
+        page_side = np.count_nonzero(self._reference_marks.has(self._page))
+        return page_side >= needed or np.count_nonzero(self._page_marks.has(reference)) >= needed
+
     def overlap(self, reference: Text) -> Overlap:
         """Own and shared words of the current page and a story's reference text.
 
