@@ -171,7 +171,10 @@ class DedupConfig(Settings):
         4, ge=0, description="a probe reads up to this many unneeded buckets rather than split a range"
     )
     index_probe_batch: int = Field(
-        8192, ge=1, description="keys probed at a time, which bounds a probe's buffers (a few MB)"
+        1024,
+        ge=1,
+        le=1 << 20,
+        description="keys probed at a time, which bounds a probe's buffers and the file pages it maps (MB)",
     )
     index_cache_dir: str | None = Field(
         None, description="folder of local copies of S3 index segments (default: the user's cache folder)"

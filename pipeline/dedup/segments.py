@@ -1,14 +1,15 @@
-"""Index segments: immutable objects of hashed lookup tables, probed by batched range reads.
+"""Index segments: immutable objects of hashed lookup tables, probed in batches.
 
 A segment holds some stories (each at one version), their candidate keys, the keys of the
 pages a run saw and the digests of the texts it placed. Every lookup table maps 64-bit keys
 (hashes, so uniform) to 64-bit values, laid out as fixed-size *buckets*: a key's bucket is
 given by its top bits, so a probe computes where to read without any index in memory and
-reads one bucket (`slots` pairs of key and value) per key, with neighbouring buckets
-coalesced into one range. The few entries a full bucket cannot take (an unlucky bucket, or
-many stories sharing a key) sit in a small sorted *overflow* table read at open. What a run
-reads and holds thus grows with its own probes, not with the index. docs/dedup.md ("The
-index") gives the layout and its cost model.
+reads one bucket (`slots` pairs of key and value) per key: from a file (a local folder, or
+the local copy of an S3 segment) gathered from a memory map, from a remote store by ranged
+reads with neighbouring buckets coalesced into one range. The few entries a full bucket
+cannot take (an unlucky bucket, or many stories sharing a key) sit in a small sorted
+*overflow* table read at open. What a run reads and holds thus grows with its own probes,
+not with the index. docs/dedup.md ("The index") gives the layout and its cost model.
 
     b"DEDUPSEG1\n" | header length (8 bytes, little-endian) | header (JSON) | sections
 
@@ -24,6 +25,8 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import mmap
+import os
 import shutil
 import struct
 import tempfile
@@ -31,7 +34,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -108,6 +111,30 @@ class Source(Protocol):
     def whole(self) -> bytes: ...
 
 
+@runtime_checkable
+class Mapped(Protocol):
+    """A source whose bytes can be indexed in place (a file, or memory): a probe gathers its
+    units with one copy, instead of one read call per range."""
+
+    def rows(self, start: int, end: int, units: np.ndarray, width: int) -> np.ndarray:
+        """Units (ascending, repeats allowed) of `width` uint64 each, counted from byte `start`, as rows."""
+        ...
+
+
+def _rows(values: np.ndarray, units: np.ndarray, width: int) -> np.ndarray:
+    """Units (ascending, repeats allowed) of `width` values as rows (a copy); the last unit of
+    `values` may be partial and is padded with zeros."""
+    complete = len(values) // width
+    whole = values[: complete * width].reshape(complete, width)
+    if len(units) == 0 or units[-1] < complete:
+        return whole[units]
+    rows = np.zeros((len(units), width), values.dtype)
+    inside = units < complete
+    rows[inside] = whole[units[inside]]
+    rows[~inside, : len(values) - complete * width] = values[complete * width :]
+    return rows
+
+
 @dataclass
 class StoreSource:
     """A segment object in a store, read by ranges."""
@@ -133,6 +160,37 @@ class BytesSource:
 
     def whole(self) -> bytes:
         return self.data
+
+    def rows(self, start: int, end: int, units: np.ndarray, width: int) -> np.ndarray:
+        return _rows(np.frombuffer(self.data, "<u8", count=(end - start) // 8, offset=start), units, width)
+
+
+@dataclass
+class FileSource:
+    """A segment file (in a local folder, or the cached copy of an S3 one), read by pread and
+    probed through a memory map; the open handle keeps the file readable even if it is
+    removed meanwhile (a cache eviction), and segments are never rewritten in place."""
+
+    handle: int  # file descriptor
+
+    def read(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        return [os.pread(self.handle, end - start, start) for start, end in ranges]
+
+    def whole(self) -> bytes:
+        return self.read([(0, os.fstat(self.handle).st_size)])[0]
+
+    def rows(self, start: int, end: int, units: np.ndarray, width: int) -> np.ndarray:
+        """Mapped for this call only: the pages it touched leave the process with the map, so
+        a run's memory stays that of one probe batch whatever the size of the file."""
+        aligned = start - start % mmap.ALLOCATIONGRANULARITY
+        with mmap.mmap(self.handle, end - aligned, access=mmap.ACCESS_READ, offset=aligned) as mapped:
+            values = np.frombuffer(mapped, "<u8", count=(end - start) // 8, offset=start - aligned)
+            found = _rows(values, units, width)
+            del values  # the map cannot close while an array points into it
+        return found
+
+    def __del__(self) -> None:
+        os.close(self.handle)
 
 
 @dataclass
@@ -245,18 +303,25 @@ class Segment:
         base, size = self.sections[name]
         return self.source.read([(base + start, base + min(end, size))])[0]
 
-    def _read_units(self, name: str, units: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """Units (sorted, distinct) of `width` uint64 each from a section, neighbours read as one
-        range: the values read, and where each unit starts among them."""
+    def _units(self, name: str, units: np.ndarray, width: int) -> np.ndarray:
+        """Units (ascending, repeats allowed) of `width` uint64 each from a section, as rows:
+        gathered in place from a mapped source, else read by ranges (each unit once, neighbours
+        coalesced)."""
         start, size = self.sections[name]
+        if len(units) == 0:
+            return np.zeros((0, width), np.uint64)
+        if isinstance(self.source, Mapped):
+            low = start + 8 * width * int(units[0])
+            high = start + min(8 * width * (int(units[-1]) + 1), size)  # a section's last unit may be partial
+            return self.source.rows(low, high, units - units[0], width)
         firsts, ends = _coalesce(units, self.gap)
         lows = start + 8 * width * firsts
-        highs = start + np.minimum(8 * width * ends, size)  # the last unit of a section may be partial
+        highs = start + np.minimum(8 * width * ends, size)
         pieces = self.source.read(list(zip(lows.tolist(), highs.tolist(), strict=True)))
         values = np.frombuffer(b"".join(pieces), "<u8")
         run_of = np.searchsorted(firsts, units, side="right") - 1
         before = np.concatenate(([0], np.cumsum(ends - firsts)[:-1]))
-        return values, (before[run_of] + units - firsts[run_of]) * width
+        return _rows(values, before[run_of] + units - firsts[run_of], width)
 
     def lookup(self, name: str, queries: np.ndarray, cap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(query number, value) for every entry of table `name` whose key equals a query; at most
@@ -281,16 +346,14 @@ class Segment:
         return query, value
 
     def _lookup(self, name: str, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One batch of queries, in ascending key order (so their buckets ascend too)."""
         table = self.tables[name]
         buckets, slots = table["buckets"], table["slots"]
         bucket = bucket_of(queries, buckets).astype(np.int64)
-        needed = np.unique(bucket)
-        values, where = self._read_units(name, needed, 2 * slots)
-        starts = where[np.searchsorted(needed, bucket)]
-        pairs = values[starts[:, None] + 2 * np.arange(slots)[None, :]]  # the keys of each query's bucket
-        hit_query, hit_slot = np.nonzero((pairs == queries[:, None]) & (queries[:, None] != EMPTY))
+        rows = self._units(name, bucket, 2 * slots)  # each query's bucket: key, value, key, value, ...
+        hit_query, hit_slot = np.nonzero((rows[:, 0::2] == queries[:, None]) & (queries[:, None] != EMPTY))
         query = [hit_query]
-        value = [values[starts[hit_query] + 2 * hit_slot + 1]]
+        value = [rows[hit_query, 2 * hit_slot + 1]]
         overflow = self.overflow[name]
         if len(overflow):
             lo = np.searchsorted(overflow[:, 0], queries, side="left")
@@ -308,10 +371,10 @@ class Segment:
             return []
         width = OFFSETS_READ
         needed = np.unique(np.concatenate((rows, rows + 1)) // width)
-        values, where = self._read_units("story_offsets", needed, width)
+        units = self._units("story_offsets", needed, width)
 
         def offsets(of: np.ndarray) -> list[int]:
-            return (start + values[where[np.searchsorted(needed, of // width)] + of % width]).tolist()
+            return (start + units[np.searchsorted(needed, of // width), of % width]).tolist()
 
         start = self.sections["story_records"][0]
         ranges = list(zip(offsets(rows), offsets(rows + 1), strict=True))

@@ -1,4 +1,4 @@
-"""The local cache of S3 index segments: one GET per segment, then probes by pread."""
+"""The local cache of S3 index segments: one GET per segment, then probes of the mapped copy."""
 
 from __future__ import annotations
 
