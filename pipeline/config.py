@@ -188,6 +188,12 @@ class DedupConfig(Settings):
     compaction_fanout: int = Field(
         4, ge=2, le=64, description="this many segments of one level at the index's tail are merged"
     )
+    index_sweep_after_commits: int = Field(
+        10,
+        ge=1,
+        description="segments a compaction replaced are deleted this many commits later, when no run "
+        "reads them any more",
+    )
     # A compaction streams its merge (docs/dedup.md, "The index"): these bound its memory, never its result.
     compaction_chunk_entries: int = Field(
         1 << 16,

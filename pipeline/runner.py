@@ -319,14 +319,18 @@ def _commit(
     return manifest
 
 
-def _after_commit(store: Store) -> None:
-    """Run copy and HEAD: conveniences the next run rebuilds, so a failure here is a warning."""
+def _after_commit(store: Store, config: Config) -> None:
+    """Run copy, HEAD and sweeping replaced index segments: conveniences the next run does again,
+    so a failure here is a warning."""
     try:
         failpoint("commit.after_manifest")
         commits.roll_forward(store)
         failpoint("commit.after_head")
+        index.sweep(store, commits.committed_runs(store), config.dedup)
     except (StoreError, OSError) as err:
-        log.warning("run committed; updating the index HEAD failed (the next run does it): %s", err)
+        log.warning(
+            "run committed; updating the index HEAD or sweeping failed (the next run does it): %s", err
+        )
 
 
 def _tidy(store: Store, lease: Lease) -> None:
@@ -379,7 +383,7 @@ def _deduplicate_and_commit(
                 raise
             log.warning("%s; deduplicating again", err)
             continue
-        _after_commit(store)
+        _after_commit(store, config)
         return RunSummary.from_manifest(manifest)
     raise AssertionError("unreachable")
 
@@ -529,13 +533,18 @@ def probe_partition(
     store: Store, run_id: str, prepared: PreparedRun, partition: int, partitions_count: int, config: Config
 ) -> str:
     """Probe the committed index as of `prepared.sequence` with one partition of the keys of
-    every prepared batch; return the key of the staged answers (`partitions.Probes`)."""
-    runs = [run for run in commits.committed_runs(store) if run.sequence <= prepared.sequence]
-    state = index.load_index(store, config.dedup, runs)
+    every prepared batch; return the key of the staged answers (`partitions.Probes`). Nothing is
+    probed once another run has committed: `commit_run` would prepare and probe again anyway,
+    and the segments of that older index may be swept."""
+    runs = commits.committed_runs(store)
     found = []
-    for number in range(prepared.batches):
-        [asked] = partitions.decode(store.get(_keys_key(run_id, number)), partitions.Asked)
-        found.append(partitions.probe(state, asked, partition, partitions_count, config.dedup))
+    if commits.last_sequence(runs) == prepared.sequence:
+        state = index.load_index(store, config.dedup, runs)
+        for number in range(prepared.batches):
+            [asked] = partitions.decode(store.get(_keys_key(run_id, number)), partitions.Asked)
+            found.append(partitions.probe(state, asked, partition, partitions_count, config.dedup))
+    else:
+        log.info("run %s: another run committed since it was prepared, nothing to probe", run_id)
     key = layout.staging_key(run_id, f"probes-{partition:05d}.npz")
     store.put(key, partitions.encode(found))
     return key

@@ -283,6 +283,20 @@ def merge_plan(levels: list[int], fanout: int) -> tuple[int, int]:
     return groups[-1][1], groups[-1][0]
 
 
+def sweep(store: Store, runs: list[CommittedRun], config: DedupConfig) -> list[str]:
+    """Delete the segments compactions replaced at least `index_sweep_after_commits` commits ago;
+    return their keys. Runs read the index as of the newest commit, and probes made for an older
+    one are thrown away (`runner.commit_run`), so by then nothing reads them; the delay leaves a
+    run that loaded the index just before a commit time to finish reading."""
+    oldest_kept = last_sequence(runs) - config.index_sweep_after_commits
+    replaced = {key for run in runs if run.merged and run.sequence <= oldest_kept for key in run.replaces}
+    stored = set(store.list(layout.SEGMENT_PREFIX)) | set(store.list(layout.MERGED_PREFIX))
+    swept = sorted((replaced & stored) - set(live_segments(runs)))
+    for key in swept:
+        store.delete(key)
+    return swept
+
+
 def compact(store: Store, run_id: str, state: IndexState, objects: RunObjects, config: DedupConfig) -> None:
     """Under the lease, before the commit: merge the newest segments if the plan says so, and name
     the merged segment and what it replaces in the run's objects (visible once committed).
