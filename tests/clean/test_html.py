@@ -4,16 +4,39 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from lxml import etree
+from lxml.html import HtmlElement
+from trafilatura.utils import load_html
 
 from pipeline.clean import extract
 from pipeline.clean.blocks import Block
-from pipeline.clean.html import Readings, choose_blocks
+from pipeline.clean.html import Readings, choose_blocks, parse_html
 from pipeline.config import CleanConfig
 from pipeline.records import Document, RawPage
 
 CONFIG = CleanConfig()
 PROSE = "The council approved the new budget on Monday after a long debate about school funding."
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<!DOCTYPE html>\n<html><head><title>T</title></head>"
+        "<body><form><input value='x'></form><p>a</p></body></html>",
+        '<?xml version="1.0" encoding="utf-8"?><html><body><p>caf\u00e9</p></body></html>',
+        "<div><p>a fragment</p><p>of two blocks</p></div>",
+        "<p>one block, no html</p>",
+        "plain words",
+        "",
+    ],
+)
+def test_the_parse_is_trafilaturas_with_every_element_an_html_element(html: str) -> None:
+    tree, theirs = parse_html(html), load_html(html)
+    assert (tree is None) == (theirs is None)
+    if tree is not None:
+        assert etree.tostring(tree) == etree.tostring(theirs)
+        assert {type(element) for element in tree.iter()} == {HtmlElement}
 
 
 def precise_body(*paragraphs: str) -> etree._Element:
