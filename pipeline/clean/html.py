@@ -43,6 +43,10 @@ from pipeline.config import CleanConfig
 RECALL = Extractor(recall=True, comments=False, tables=True, links=True, formatting=True)
 PRECISE = Extractor(precision=True, comments=False, tables=True, links=True, formatting=False)
 
+# trafilatura's `compare_extraction` keeps a recall reading longer than this many times
+# `min_extracted_size` as it is, without reading the trees it is given (a copy each).
+RECALL_CROSS_CHECKED_FACTOR = 10
+
 # trafilatura's parser settings. lxml.html's own parser asks a Python method for the
 # class of every element object it hands out (forms get classes of their own), about a
 # million calls over a thousand pages; neither trafilatura nor these rules use the form
@@ -138,7 +142,8 @@ def read(tree: Any, config: CleanConfig, find_byline: bool = False) -> Readings:
         precise, precise_text = compare_extraction(
             copy(unconverted), copy(work), precise, precise_text, PRECISE
         )
-    body, text = compare_extraction(unconverted, copy(work), body, text, RECALL)
+    if len(text) <= RECALL_CROSS_CHECKED_FACTOR * RECALL.min_extracted_size:  # else no copy is read
+        body, text = compare_extraction(unconverted, copy(work), body, text, RECALL)
     if len(text) < RECALL.min_extracted_size:
         rescue, rescue_text, _ = baseline(work)
         if len(rescue_text) > len(text):
