@@ -59,7 +59,8 @@ from tests.chaos.runs import (
 from tests.chaos.zoo import STORED, good_pages, hostile, outcome, problems, write_zoo
 from tests.conftest import SEEDS, moto_server, s3_environment
 
-POINTS = (*NAMES, "extract.page@20", "write.lineage_part@3")  # and two deeper into the cleaning and writes
+# and deeper into the cleaning, the writes and the batches
+POINTS = (*NAMES, "extract.page@20", "write.lineage_part@3", "write.index_segment@2")
 BACKENDS = ("folder", "s3")
 BUCKET = "chaos-bench"
 RERUN_DELAY_TARGET = 10.0  # seconds

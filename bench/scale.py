@@ -1,19 +1,31 @@
 """Benchmark: a run of 1,000 new pages against an index of 10^4, 10^5 and 10^6 stories.
 
-    python bench/scale.py                      # 10^4, 10^5, 10^6 (about 4 GB of disk at 10^6)
+    python bench/scale.py                      # 10^4, 10^5, 10^6 (about 6 GB of disk at 10^6)
     python bench/scale.py --sizes 10000 100000
 
 For each size, a child process writes a committed index of that many stories straight into a
 fresh local store (one segment, as compaction leaves a large index: no million pages are
 ingested). The stories have realistic lengths (log-normal around 500 words, as news) and
-random shingles and candidate keys, which is what unrelated stories look like to the index;
-among them are the stories of 200 real texts, generated from words, with their true keys.
-Another child process then times one run of 1,000 new pages against it: 200 copies of those
-stories (truncated, extended, dated earlier or later), 800 new stories. The run is what a
-run does under the lease: open the index, deduplicate, write its segment, compact, commit.
+random shingles and candidate keys, which is what unrelated stories look like to the index,
+but for stock phrases: news stories share phrases ("said in a statement"), and a page meets
+every stored story whose sampled-shingle key is one of its phrases'. The index holds 10,000
+such phrases with Zipf frequencies (the commonest in 3.3% of stories), calibrated on the
+originals of syndication-dev: 32 of their 16,471 pairs share exactly one candidate key (0.19%;
+the pairs sharing more are mostly the set's built hard negatives), and this model gives about
+0.17%. So a run page meets more unrelated stories the larger the index, up to `max_bucket` a
+key, and the run fetches and rejects them as it would. Among the stories are those of 200
+real texts, generated from words (and phrases), with their true keys. Another child process
+then times one run of 1,000 new pages against it: 200 copies of those stories (truncated,
+extended, dated earlier or later), 800 new stories, all with stock phrases drawn the same
+way. The run is what a run does under the lease: open the index, deduplicate, write its
+segment, compact, commit.
 
-Printed per size: the run's time (median of `--repeat` runs, each on a fresh copy of the
-store state), the peak RSS of the run's process, the bytes read by its probes, and the
+Before each timed run the index file is read once, so it is in the page cache as on a host
+that runs often (`--cold` drops it from the cache instead: every probe is then a disk read).
+Printed per size: the run's time and CPU time (medians of `--repeat` runs, each on a fresh
+copy of the store state; CPU time moves less with other work on the machine), the peak RSS of
+the run's process, the units its probes gathered from the segments (a bucket per query, runs
+of story offsets) with their bytes and seconds, the stored stories it fetched, and the
 index's bytes per story; then a projection to 10^7 and 10^8 from the cost model in
 docs/dedup.md ("The index").
 """
@@ -22,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -40,7 +53,7 @@ from pipeline.commits import Manifest, RunCounts, RunObjects
 from pipeline.config import DedupConfig
 from pipeline.dedup import Deduplicator, index, segments
 from pipeline.dedup.shingles import shingle_batch
-from pipeline.dedup.signatures import candidate_keys
+from pipeline.dedup.signatures import candidate_keys, sample_keys
 from pipeline.dedup.stories import Story, story_key
 from pipeline.dedup.verification import Text
 from pipeline.records import Document
@@ -51,6 +64,8 @@ PLANTED = 200  # real stories in the index, copied by the run
 RUN_PAGES = 1000
 CHUNK = 50_000  # stories generated at a time while the index is written
 BASE_LEVEL = 30  # the built segment stands for a fully compacted index: no run merges it
+PHRASES = 10_000  # stock phrases, the i-th (from 0) in TOP_PHRASE / (i + 1) of the stories
+TOP_PHRASE = 0.033  # two stories share a phrase with probability about 1.64 * TOP_PHRASE^2 = 0.18%
 
 
 def words_of(count: int, rng: np.random.Generator) -> np.ndarray:
@@ -71,9 +86,43 @@ def text_of(length: int, rng: np.random.Generator, words: list[str]) -> str:
     return "\n".join(lines)
 
 
+def phrase_shares() -> np.ndarray:
+    """The share of stories carrying each stock phrase (Zipf)."""
+    return TOP_PHRASE / np.arange(1, PHRASES + 1)
+
+
+def stock_phrases(seed: int) -> tuple[list[str], np.ndarray]:
+    """PHRASES five-word phrases whose shingle is sampled as a candidate key, and those keys."""
+    rng, words = np.random.default_rng(seed + 2), vocabulary()
+    tries = [" ".join(words[i] for i in rng.integers(0, len(words), 5)) for _ in range(12 * PHRASES)]
+    shingle_lists, _ = shingle_batch(tries, CONFIG.shingle_words, CONFIG.text_batch_characters)
+    sampled = sample_keys(shingle_lists, CONFIG.containment_sample, 1)
+    assert len(sampled.keys) >= PHRASES, "too few sampled phrases: raise the tries"
+    return [tries[n] for n in sampled.owner[:PHRASES]], sampled.keys[:PHRASES]
+
+
+def with_phrases(text: str, rng: np.random.Generator, phrases: list[str]) -> str:
+    """The text with the stock phrases a story carries (each with its share), as lines of their own."""
+    chosen = np.flatnonzero(rng.random(PHRASES) < phrase_shares())
+    lines = text.split("\n")
+    for phrase in chosen.tolist():
+        lines.insert(int(rng.integers(0, len(lines) + 1)), phrases[phrase])
+    return "\n".join(lines)
+
+
 def planted_texts(seed: int) -> list[str]:
     rng, words = np.random.default_rng(seed), vocabulary()
-    return [text_of(int(n), rng, words) for n in words_of(PLANTED, rng)]
+    phrases, _ = stock_phrases(seed)
+    return [with_phrases(text_of(int(n), rng, words), rng, phrases) for n in words_of(PLANTED, rng)]
+
+
+def phrase_entries(size: int, seed: int, rng: np.random.Generator) -> np.ndarray:
+    """(key, story row) of the stock phrases' keys among `size` stories: each phrase in its share
+    of them, at most `max_bucket` (what the index keeps of one key)."""
+    _, keys = stock_phrases(seed)
+    counts = np.minimum(rng.binomial(size, phrase_shares()), CONFIG.max_bucket)
+    rows = np.concatenate([rng.choice(size, count, replace=False) for count in counts.tolist()])
+    return np.stack((np.repeat(keys, counts), rows.astype(np.uint64)))
 
 
 def story(number: int, words: int, shingles: np.ndarray) -> Story:
@@ -87,35 +136,9 @@ def story(number: int, words: int, shingles: np.ndarray) -> Story:
     )
 
 
-class SegmentWriter:
-    """Writes one large segment section by section, streaming, in the format `segments` reads."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.sections: dict[str, Path] = {}
-
-    def append(self, name: str, data: bytes) -> None:
-        path = self.sections.setdefault(name, self.folder / f"{name}.part")
-        with path.open("ab") as handle:
-            handle.write(data)
-
-    def write(self, target: Path, header: dict) -> None:
-        order = list(header["sections"])
-        position = 0
-        for name in order:
-            size = self.sections[name].stat().st_size if name in self.sections else 0
-            header["sections"][name] = [position, size]
-            position += size
-        encoded = json.dumps(header, separators=(",", ":")).encode()
-        with target.open("wb") as out:
-            out.write(segments.MAGIC + len(encoded).to_bytes(8, "little") + encoded)
-            for name in order:
-                if name in self.sections:
-                    with self.sections[name].open("rb") as part:
-                        shutil.copyfileobj(part, out, 1 << 24)
-
-
-def candidate_table(writer: SegmentWriter, size: int, real: np.ndarray, story_keys: np.ndarray, rng) -> dict:
+def candidate_table(
+    writer: segments.SectionWriter, size: int, real: np.ndarray, story_keys: np.ndarray, rng
+) -> dict:
     """The candidate-key table, written bucket range by bucket range: random keys (what unrelated
     stories' band and sampled-shingle keys are) for 128 a story, and the planted stories' true
     keys (`real`: key, story key) merged into their buckets."""
@@ -151,7 +174,7 @@ def candidate_table(writer: SegmentWriter, size: int, real: np.ndarray, story_ke
     return {"buckets": buckets, "slots": slots, "entries": entries}
 
 
-def table(writer: SegmentWriter, name: str, keys: np.ndarray, values: np.ndarray) -> dict:
+def table(writer: segments.SectionWriter, name: str, keys: np.ndarray, values: np.ndarray) -> dict:
     header, buckets, overflow = segments.layout_table(
         keys, values, CONFIG.index_bucket_entries, CONFIG.max_bucket
     )
@@ -160,11 +183,14 @@ def table(writer: SegmentWriter, name: str, keys: np.ndarray, values: np.ndarray
     return header
 
 
-def build(folder: Path, size: int, seed: int) -> dict:
-    """A store whose index holds `size` stories, PLANTED of them real, in one committed segment."""
+def write_segment(
+    target: Path, work: Path, size: int, seed: int, first: int = 0, level: int = BASE_LEVEL
+) -> None:
+    """A segment of `size` stories (numbered from `first`), PLANTED of them real, written to `target`
+    section by section (each section to a file in `work` first)."""
     rng = np.random.default_rng(seed)
-    store = LocalStore(folder / "store")
-    writer = SegmentWriter(folder)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    writer = segments.SectionWriter(work)
     real = planted_texts(seed)
     shingle_lists, word_counts = shingle_batch(real, CONFIG.shingle_words, CONFIG.text_batch_characters)
     real_keys = candidate_keys(shingle_lists, CONFIG)
@@ -183,7 +209,7 @@ def build(folder: Path, size: int, seed: int) -> dict:
                 shingles = rng.integers(0, 1 << 32, max(1, lengths[number] - 4), dtype=np.uint64).astype(
                     np.uint32
                 )
-            made = story(number, int(lengths[number]), shingles)
+            made = story(first + number, int(lengths[number]), shingles)
             story_keys[number] = story_key(made.story_id)
             records.append(segments._record(made))
             if number in real_of:
@@ -192,34 +218,34 @@ def build(folder: Path, size: int, seed: int) -> dict:
         position = int(sizes[-1])
         offsets.append(sizes)
         writer.append("story_records", b"".join(records))
-    real = np.stack((real_keys.keys, story_keys[planted_at][real_keys.owner]))
+    common = phrase_entries(size, seed, rng)
+    real = np.concatenate(
+        (
+            np.stack((real_keys.keys, story_keys[planted_at][real_keys.owner])),
+            [common[0], story_keys[common[1]]],
+        ),
+        axis=1,
+    )
     digests = np.array(texts, dtype=np.uint64).reshape(-1, 2)
     tables = {
         "candidate_keys": candidate_table(writer, size, real, story_keys, rng),
         "story_keys": table(writer, "story_keys", story_keys, np.arange(size, dtype=np.uint64)),
-        "page_keys": table(
-            writer, "page_keys", rng.integers(1, 2**63, 2 * size, dtype=np.uint64), np.zeros(2 * size)
+        "page_keys": table(  # hashes over the whole 64-bit range, as `index.page_key` gives
+            writer, "page_keys", rng.integers(1, 2**64, 2 * size, dtype=np.uint64), np.zeros(2 * size)
         ),
         "text_digests": table(writer, "text_digests", digests[:, 0], digests[:, 1]),
     }
     writer.append("story_offsets", np.concatenate(offsets).astype("<u8").tobytes())
-    names = [part for name in tables for part in (name, name + ".overflow")] + [
-        "story_offsets",
-        "story_records",
-    ]
-    header = {
-        "scheme": index.scheme(CONFIG),
-        "level": BASE_LEVEL,
-        "stories": size,
-        "tables": tables,
-        "sections": {name: [0, 0] for name in names},
-    }
+    header = {"scheme": index.scheme(CONFIG), "level": level, "stories": size, "tables": tables}
+    writer.finish(target, header)
+
+
+def build(folder: Path, size: int, seed: int) -> dict:
+    """A store whose index holds `size` stories, PLANTED of them real, in one committed segment."""
+    store = LocalStore(folder / "store")
     key = layout.segment_key("base")
     target = Path(store.location(key))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    writer.write(target, header)
-    for part in writer.sections.values():
-        part.unlink()
+    write_segment(target, folder, size, seed)
     commits.append(store, Manifest("base", 1, "2026-01-01T00:00:00Z", RunCounts(), RunObjects(index=key)))
     commits.roll_forward(store)
     return {"bytes": target.stat().st_size, "stories": size}
@@ -229,6 +255,7 @@ def run_pages(seed: int) -> list[Document]:
     """PLANTED copies of the planted stories (cut, extended, earlier or later) and new stories."""
     rng, words = np.random.default_rng(seed + 1), vocabulary()
     real = planted_texts(seed)
+    phrases, _ = stock_phrases(seed)
     pages = []
     for number, text in enumerate(real):
         lines = text.split("\n")
@@ -239,9 +266,8 @@ def run_pages(seed: int) -> list[Document]:
         published = "2019-12-31T00:00:00Z" if kind == 2 else "2020-01-05T00:00:00Z"  # 2: supersedes
         pages.append((f"https://copy{number}.example/a", "\n".join(body), published))
     for number, length in enumerate(words_of(RUN_PAGES - PLANTED, rng)):
-        pages.append(
-            (f"https://new{number}.example/a", text_of(int(length), rng, words), "2020-01-05T00:00:00Z")
-        )
+        text = with_phrases(text_of(int(length), rng, words), rng, phrases)
+        pages.append((f"https://new{number}.example/a", text, "2020-01-05T00:00:00Z"))
     return [
         Document(
             url=url, text=body, fetched_at="2020-01-06T00:00:00Z", content_sha=url, published_at=published
@@ -250,28 +276,39 @@ def run_pages(seed: int) -> list[Document]:
     ]
 
 
-class CountingStore(LocalStore):
-    """A local store that counts the bytes, ranges and seconds of its range reads."""
+def count_probe_reads() -> dict:
+    """Count the units, bytes and seconds of what probes gather from segments (whether mapped or
+    read by ranges), and the stories fetched, by wrapping the methods that do it."""
+    counts = {"units": 0, "bytes": 0, "seconds": 0.0, "stories": 0}
+    gather = segments.Segment._units
 
-    read_bytes = 0
-    ranges = 0
-    seconds = 0.0
-
-    def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+    def counted(self: segments.Segment, name: str, units: np.ndarray, width: int) -> np.ndarray:
         started = time.perf_counter()
-        pieces = super().get_ranges(key, ranges)
-        CountingStore.seconds += time.perf_counter() - started
-        CountingStore.read_bytes += sum(map(len, pieces))
-        CountingStore.ranges += len(pieces)
-        return pieces
+        rows = gather(self, name, units, width)
+        counts["seconds"] += time.perf_counter() - started
+        counts["units"] += len(units)
+        counts["bytes"] += rows.nbytes
+        return rows
+
+    fetch = index.IndexState.stories
+
+    def fetched(self: index.IndexState, keys: np.ndarray) -> dict:
+        found = fetch(self, keys)
+        counts["stories"] += len(found)
+        return found
+
+    segments.Segment._units = counted
+    index.IndexState.stories = fetched
+    return counts
 
 
 def one_run(folder: Path, seed: int) -> dict:
     """What a run does under the lease after cleaning: open, deduplicate, write, compact, commit."""
     docs = run_pages(seed)
     Deduplicator(CONFIG).assign(docs[:5])  # builds the per-process character tables
-    store = CountingStore(folder / "store")
-    started = time.perf_counter()
+    store = LocalStore(folder / "store")
+    reads = count_probe_reads()
+    started, cpu_started = time.perf_counter(), time.process_time()
     state = index.load_index(store, CONFIG)
     seen = state.seen.among([index.page_key(doc.url, doc.content_sha) for doc in docs])
     fresh = [doc for doc, known in zip(docs, seen.tolist(), strict=True) if not known]
@@ -280,16 +317,19 @@ def one_run(folder: Path, seed: int) -> dict:
     keys = [index.page_key(doc.url, doc.content_sha) for doc in fresh]
     objects = RunObjects(index=layout.segment_key("run"))
     store.put(objects.index, index.encode_segment(dedup.changed, keys, CONFIG, dedup.placed_texts))
+    state.parts.append(index.open_segment(store, objects.index, CONFIG, index.segment_cache(CONFIG)))
     index.compact(store, "run", state, objects, CONFIG)
     commits.append(store, Manifest("run", state.sequence + 1, "2026-01-02T00:00:00Z", RunCounts(), objects))
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     joined = sum(1 for d in decisions[:PLANTED] if d.story_id.startswith("s_synthetic_"))
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "read_mb": CountingStore.read_bytes / 1e6,
-        "ranges": CountingStore.ranges,
-        "read_seconds": CountingStore.seconds,
+        "read_mb": reads["bytes"] / 1e6,
+        "units": reads["units"],
+        "read_seconds": reads["seconds"],
+        "fetched": reads["stories"],
         "copies_found": joined,
         "superseded": len(dedup.superseded),
     }
@@ -300,6 +340,23 @@ def child(*args: str) -> dict:
         [sys.executable, __file__, *args], check=True, capture_output=True, text=True
     ).stdout.strip()
     return json.loads(answer.splitlines()[-1])
+
+
+def settle(folder: Path, cold: bool) -> None:
+    """Before a timed run: the build's writes flushed (else the run's own fsync waits behind
+    gigabytes of them), and the index file either read once, so it sits in the page cache as on
+    a host that runs often, or (`cold`) dropped from it, so every probe is a disk read."""
+    os.sync()
+    for path in (folder / "store").rglob("*.seg"):
+        handle = os.open(path, os.O_RDONLY)
+        try:
+            if cold:
+                os.posix_fadvise(handle, 0, 0, os.POSIX_FADV_DONTNEED)
+            else:
+                while os.read(handle, 1 << 24):
+                    pass
+        finally:
+            os.close(handle)
 
 
 def reset_run(folder: Path) -> None:
@@ -321,6 +378,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--folder", type=Path, help="work folder (default: a temporary one)")
+    parser.add_argument(
+        "--cold", action="store_true", help="drop the index from the page cache before each run"
+    )
     parser.add_argument("--build", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--run", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -341,57 +401,70 @@ def main() -> None:
             runs = []
             for _ in range(args.repeat):
                 reset_run(folder)
+                settle(folder, args.cold)
                 runs.append(child("--run", "--folder", str(folder), "--seed", str(args.seed)))
             shutil.rmtree(folder)
             median = statistics.median(run["seconds"] for run in runs)
-            results[size] = {**runs[0], "seconds": median, "bytes_per_story": built["bytes"] / size}
+            cpu = statistics.median(run["cpu_seconds"] for run in runs)
+            results[size] = {
+                **runs[0],
+                "seconds": median,
+                "cpu_seconds": cpu,
+                "bytes_per_story": built["bytes"] / size,
+            }
             run = results[size]
             print(
-                f"{size:>9,} stories: run {median:6.2f} s  peak RSS {run['peak_rss_mb']:6.0f} MB  "
-                f"read {run['read_mb']:6.1f} MB in {run['ranges']:>6} ranges, {run['read_seconds']:.2f} s  "
+                f"{size:>9,} stories: run {median:6.2f} s (CPU {cpu:4.2f} s)  "
+                f"peak RSS {run['peak_rss_mb']:6.0f} MB  "
+                f"read {run['read_mb']:6.1f} MB in {run['units']:>6} units, {run['read_seconds']:.2f} s  "
                 f"index {run['bytes_per_story']:6.0f} B/story  (built in {build_seconds:.0f} s; "
-                f"copies found {run['copies_found']}/{PLANTED}, superseded {run['superseded']})",
+                f"copies found {run['copies_found']}/{PLANTED}, superseded {run['superseded']}, "
+                f"stories fetched {run['fetched']})",
                 flush=True,
             )
     sizes = sorted(results)
     smallest, largest = results[sizes[0]], results[sizes[-1]]
     print(
-        f"time at {sizes[-1]:,} / at {sizes[0]:,}: {largest['seconds'] / smallest['seconds']:.2f}x  "
+        f"time at {sizes[-1]:,} / at {sizes[0]:,}: {largest['seconds'] / smallest['seconds']:.2f}x "
+        f"(CPU {largest['cpu_seconds'] / smallest['cpu_seconds']:.2f}x)  "
         f"peak RSS difference: {largest['peak_rss_mb'] - smallest['peak_rss_mb']:+.0f} MB"
     )
     project(results)
 
 
 def probe_model(size: int) -> tuple[float, float]:
-    """(ranges, bytes) a run's candidate probes read from an index of `size` stories, by the cost
-    model: each probe needs one bucket; of `buckets`, about buckets * (1 - e^(-probes/buckets))
-    are distinct, and runs of them closer than the read gap are read as one range."""
+    """(buckets, bytes) a run's candidate probes gather from an index of `size` stories, by the
+    cost model: each probe needs one bucket; of `buckets`, about buckets * (1 - e^(-probes/buckets))
+    are distinct, each gathered once from the mapped segment."""
     probes = RUN_PAGES * (CONFIG.bands + CONFIG.containment_keys)
-    mean, slots = CONFIG.index_bucket_entries, segments.slots_for(CONFIG.index_bucket_entries)
-    buckets = size * (CONFIG.bands + CONFIG.containment_keys) / mean
+    slots = segments.slots_for(CONFIG.index_bucket_entries)
+    buckets = size * (CONFIG.bands + CONFIG.containment_keys) / CONFIG.index_bucket_entries
     touched = buckets * (1 - np.exp(-probes / buckets))
-    density = touched / buckets
-    ranges = max(1.0, touched * (1 - density) ** (CONFIG.index_read_gap + 1))
-    spanned = min(buckets, touched + ranges * CONFIG.index_read_gap * density)
-    return ranges, spanned * slots * 16
+    return touched, touched * slots * 16
 
 
 def project(results: dict[int, dict]) -> None:
-    """10^7 and 10^8 from the cost model: a run's time is its reads (ranges given by the model,
-    at the cost per range measured at the largest size) plus the rest of its work, which does
-    not depend on the index (measured at the largest size); reads stop growing once every probe
-    reads a bucket of its own."""
-    largest = results[max(results)]
-    per_range = largest["read_seconds"] / largest["ranges"]
+    """10^7 and 10^8 from the cost model: a run's time is its gathers (distinct buckets given by
+    the model, at the cost per bucket measured at the largest size) plus the rest of its work
+    (measured at the largest size); gathers stop growing once every probe needs a bucket of its
+    own. The rest still grows a little beyond: more stored stories share a page's stock
+    phrases, up to `max_candidates` fetched a page (printed as a bound)."""
+    largest_size = max(results)
+    largest = results[largest_size]
+    per_bucket = largest["read_seconds"] / probe_model(largest_size)[0]
     rest = largest["seconds"] - largest["read_seconds"]
     per_story = largest["bytes_per_story"]
     for size in (*sorted(results), 10**7, 10**8):
-        ranges, read = probe_model(size)
+        buckets, read = probe_model(size)
         kind = "measured" if size in results else "projected"
         print(
-            f"{kind:>9} {size:>11,} stories: model {ranges:8.0f} ranges {read / 1e6:5.0f} MB, "
-            f"run {rest + per_range * ranges:5.2f} s, index {per_story * size / 1e9:6.1f} GB"
+            f"{kind:>9} {size:>11,} stories: model {buckets:8.0f} buckets {read / 1e6:5.0f} MB, "
+            f"run {rest + per_bucket * buckets:5.2f} s, index {per_story * size / 1e9:6.1f} GB"
         )
+    print(
+        f"stored stories fetched: {largest['fetched']} at {largest_size:,}, "
+        f"at most {CONFIG.max_candidates * RUN_PAGES:,} (max_candidates a page)"
+    )
 
 
 if __name__ == "__main__":

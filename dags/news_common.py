@@ -16,7 +16,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, AssetAlias, Variable, task
+from airflow.sdk import Asset, AssetAlias, Param, Variable, task
 from airflow.sdk.exceptions import AirflowFailException
 
 if TYPE_CHECKING:
@@ -37,6 +37,18 @@ REDIS_URL_VARIABLE = "news_redis_url"  # optional Redis database where fetch tas
 EXTRACT_POOL = "news_extract"
 EXTRACT_PROCESSES_VARIABLE = "news_extract_processes"
 DEFAULT_EXTRACT_PROCESSES = 2
+
+# Both ingesting DAGs' Params for their stages.
+STAGE_PARAMS = {
+    "shards": Param(4, type="integer", minimum=1, maximum=64, description="Parallel cleaning tasks"),
+    "dedup_partitions": Param(
+        4,
+        type="integer",
+        minimum=1,
+        maximum=64,
+        description="Parallel tasks probing the dedup index, each for a share of the candidate keys",
+    ),
+}
 
 news_corpus = Asset("news_corpus")
 # commit_run sends its `news_corpus` event through this alias, so it can send none: a task's
@@ -156,8 +168,8 @@ def plan(
 
 
 @task(pool=EXTRACT_POOL, execution_timeout=timedelta(hours=2))
-def extract_shard(pipeline_run: str, shard: int, inputs: list[str]) -> str:
-    """Clean one shard's files into the run's staging area; returns the staging key."""
+def extract_shard(pipeline_run: str, shard: int, inputs: list[str]) -> list[str]:
+    """Clean one shard's files into the run's staging area; returns the staging keys."""
     from pipeline import runner
 
     store, client = connect(inputs)
@@ -190,22 +202,71 @@ def is_news(summary: RunSummary, run_started: datetime) -> bool:
     return not summary.replay or committed >= run_started.replace(microsecond=0)
 
 
+def _staged(staging_keys: list[list[str]]) -> list[str]:
+    """Every staging key of the run's shards, in shard order."""
+    return sorted(key for shard in staging_keys for key in shard)
+
+
+@task(execution_timeout=timedelta(hours=1))
+def prepare_run(
+    pipeline_run: str, staging_keys: list[list[str]], reprocess: bool, *, params: Any = None, ti: Any = None
+) -> list[int]:
+    """Remove site templates from the staged pages, batch by batch, and list each batch's
+    candidate keys; returns the partitions to probe, one mapped `probe_partition` each. The
+    prepared run goes to XCom beside them: empty for a committed run, whose rerun changes nothing
+    (Airflow stores no XCom of None)."""
+    from pipeline import runner
+
+    store, _ = connect()
+    if runner.committed_summary(store, pipeline_run) is not None:
+        log.info("%s is already committed: nothing to prepare", pipeline_run)
+        ti.xcom_push(key="prepared", value={})
+        return []
+    prepared = runner.prepare_run(store, pipeline_run, _staged(staging_keys), pipeline_config(), reprocess)
+    ti.xcom_push(key="prepared", value=prepared.to_dict())
+    return list(range(params["dedup_partitions"]))
+
+
+@task(execution_timeout=timedelta(hours=1))
+def probe_partition(
+    pipeline_run: str, prepared: dict[str, Any], partitions: list[int], partition: int
+) -> str:
+    """Probe the committed dedup index with one partition of the run's candidate keys; returns
+    the staging key of what it found."""
+    from pipeline import runner
+
+    store, _ = connect()
+    run = runner.PreparedRun.from_dict(prepared)
+    return runner.probe_partition(store, pipeline_run, run, partition, len(partitions), pipeline_config())
+
+
 @task(outlets=[news_corpus_commits], execution_timeout=timedelta(hours=1))
 def commit_run(
     pipeline_run: str,
-    staging_keys: list[str],
+    staging_keys: list[list[str]],
     reprocess: bool,
+    prepared: dict[str, Any],
+    probe_keys: list[str],
     *,
     dag_run: Any = None,
     outlet_events: Any = None,
 ) -> dict[str, Any]:
-    """Dedup the staged pages against the persistent index and commit the run under the store's
+    """Decide stories and canonicals for the staged pages with the partitions' probes (they are
+    probed again here if another run committed since) and commit the run under the store's
     lease; tell `news_corpus` subscribers which run to read. A retry or a rerun of a committed
     run writes nothing and says so (`replay`); a rerun sends no event."""
     from pipeline import layout, runner
 
     store, _ = connect()
-    summary = runner.commit_run(store, pipeline_run, sorted(staging_keys), pipeline_config(), reprocess)
+    summary = runner.commit_run(
+        store,
+        pipeline_run,
+        _staged(staging_keys),
+        pipeline_config(),
+        reprocess,
+        prepared=runner.PreparedRun.from_dict(prepared) if prepared else None,
+        probe_keys=sorted(probe_keys),
+    )
     if is_news(summary, dag_run.start_date):
         extra = {
             "store": store.uri,
@@ -226,11 +287,24 @@ def commit_run(
 
 
 def run_stages(planned: XComArg) -> None:
-    """Wire the stages after a planning task that returned `plan(...)`.
+    """Wire the stages after a planning task that returned `plan(...)`:
 
-    A plan with no shards maps `extract_shard` to zero tasks: `commit_run` is skipped
-    and no asset event is sent.
+        extract_shard (per shard) -> prepare_run -> probe_partition (per partition) -> commit_run
+
+    A plan with no shards maps `extract_shard` to zero tasks: the rest is skipped and no asset
+    event is sent.
     """
-    pipeline_run = planned["pipeline_run"]
+    pipeline_run, reprocess = planned["pipeline_run"], planned["reprocess"]
     staged = extract_shard.partial(pipeline_run=pipeline_run).expand_kwargs(planned)
-    commit_run(pipeline_run=pipeline_run, staging_keys=staged, reprocess=planned["reprocess"])
+    partitions = prepare_run(pipeline_run=pipeline_run, staging_keys=staged, reprocess=reprocess)
+    prepared = partitions["prepared"]
+    probed = probe_partition.partial(
+        pipeline_run=pipeline_run, prepared=prepared, partitions=partitions
+    ).expand(partition=partitions)
+    commit_run(
+        pipeline_run=pipeline_run,
+        staging_keys=staged,
+        reprocess=reprocess,
+        prepared=prepared,
+        probe_keys=probed,
+    )

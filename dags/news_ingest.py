@@ -20,10 +20,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, Variable, dag, task
+from airflow.sdk import CronDataIntervalTimetable, TriggerRule, Variable, dag, task
 from airflow.sdk.exceptions import AirflowFailException
 from news_common import (
     DEFAULT_ARGS,
+    STAGE_PARAMS,
     connect,
     fetch_politeness,
     interval_start,
@@ -85,9 +86,7 @@ def fetch_allow_private() -> bool:
     catchup=False,
     max_active_runs=1,  # runs commit one at a time anyway (store lock); this keeps them in order
     default_args=DEFAULT_ARGS,
-    params={
-        "shards": Param(4, type="integer", minimum=1, maximum=64, description="Parallel cleaning tasks"),
-    },
+    params=STAGE_PARAMS,
     tags=["news"],
     doc_md=__doc__,
 )

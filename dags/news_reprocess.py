@@ -19,7 +19,7 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
-from news_common import DEFAULT_ARGS, connect, plan, run_stages
+from news_common import DEFAULT_ARGS, STAGE_PARAMS, connect, plan, run_stages
 
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 MAX_LANDING_DAYS = 366
@@ -50,7 +50,7 @@ PARAMS = {
         type="boolean",
         description="Clean and deduplicate pages again even if an earlier run already ingested them",
     ),
-    "shards": Param(4, type="integer", minimum=1, maximum=64, description="Parallel cleaning tasks"),
+    **STAGE_PARAMS,
 }
 
 

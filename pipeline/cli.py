@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -28,22 +29,15 @@ from rich.table import Table
 
 from pipeline import layout
 from pipeline.config import load_config
-from pipeline.fetch import (
-    FetchContext,
-    FetchSummary,
-    RichFetchProgress,
-    fetch_sources,
-    load_sources,
-    mark_ingested,
-    open_politeness,
-    pending_archives,
-)
-from pipeline.fetch.progress import GROUPS as FETCH_GROUPS
+from pipeline.pending import mark_ingested, pending_archives
 from pipeline.report import run_report
 from pipeline.report_html import standalone_page
 from pipeline.runner import RunIdInUse, RunSummary, committed_summary, ingest, new_run_id
 from pipeline.sources import InputError
 from pipeline.store import DEFAULT_STORE, Store, StoreError, open_store
+
+if TYPE_CHECKING:  # fetching is imported when a command fetches: an ingest never pays for it
+    from pipeline.fetch import FetchSummary
 
 console = Console(stderr=True, soft_wrap=True)  # an error is one line, however long
 ALLOW_PRIVATE_HELP = (
@@ -189,6 +183,8 @@ def fetch_table(summary: FetchSummary, run_id: str) -> Table:
 
 def hosts_table(summary: FetchSummary) -> Table:
     """Pages per host and outcome group (fetched, not modified, skipped, failed)."""
+    from pipeline.fetch.progress import GROUPS as FETCH_GROUPS
+
     table = Table(title="pages per host")
     table.add_column("host")
     for group in FETCH_GROUPS:
@@ -212,6 +208,8 @@ def fetch_from_sources(
     args: argparse.Namespace, store: Store, run_id: str, per_host: bool = False
 ) -> FetchSummary:
     """Fetch the sources file's pages; the raw archives are recorded for the next ingest."""
+    from pipeline.fetch import FetchContext, RichFetchProgress, fetch_sources, load_sources, open_politeness
+
     sources = load_sources(args.sources)
     context = FetchContext(
         store,

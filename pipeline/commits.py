@@ -11,6 +11,7 @@ lookups faster, and a run that dies before doing it leaves it to the next run (`
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -35,6 +36,15 @@ class RunCounts:
     rejected: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
+    def add(self, other: RunCounts) -> None:
+        """Add a batch's page counts (not its seconds) to the run's."""
+        self.pages_in += other.pages_in
+        self.canonical += other.canonical
+        self.duplicates += other.duplicates
+        self.superseded += other.superseded
+        self.already_ingested += other.already_ingested
+        self.rejected = dict(Counter(self.rejected) + Counter(other.rejected))
+
 
 @dataclass
 class RunObjects:
@@ -42,13 +52,25 @@ class RunObjects:
 
     articles: list[str] = field(default_factory=list)
     lineage: list[str] = field(default_factory=list)
-    index: str = ""
+    index: str = ""  # the index segment of the run's first batch of pages ...
     templates: str = ""
     index_merged: str = ""  # a compaction's merged index segment (pipeline.dedup.index) ...
     index_replaces: list[str] = field(default_factory=list)  # ... and the segments it replaces
+    index_batches: list[str] = field(default_factory=list)  # ... and those of its later batches
+
+    @property
+    def segments(self) -> list[str]:
+        """The run's own index segments, in the order it wrote them."""
+        return [self.index, *self.index_batches]
 
     def keys(self) -> list[str]:
-        return [*self.articles, *self.lineage, self.index, self.templates, *filter(None, [self.index_merged])]
+        return [
+            *self.articles,
+            *self.lineage,
+            *self.segments,
+            self.templates,
+            *filter(None, [self.index_merged]),
+        ]
 
 
 @dataclass
@@ -89,12 +111,22 @@ class CommittedRun:
     sequence: int
     merged: str = ""  # the segment the run's compaction wrote, if any ...
     replaces: tuple[str, ...] = ()  # ... and the segments it replaces
+    batches: tuple[str, ...] = ()  # the segments of the run's later batches of pages
+
+    @property
+    def segments(self) -> list[str]:
+        return [self.segment, *self.batches]
 
 
 def _committed(manifest: Manifest) -> CommittedRun:
     objects = manifest.objects
     return CommittedRun(
-        manifest.run_id, objects.index, manifest.sequence, objects.index_merged, tuple(objects.index_replaces)
+        manifest.run_id,
+        objects.index,
+        manifest.sequence,
+        objects.index_merged,
+        tuple(objects.index_replaces),
+        tuple(objects.index_batches),
     )
 
 
@@ -142,7 +174,16 @@ def _head(store: Store) -> list[CommittedRun]:
         return []
     if "sequence" not in head:  # written before the commit log existed: rebuild it
         return []
-    return [CommittedRun(**{**entry, "replaces": tuple(entry.get("replaces", ()))}) for entry in head["runs"]]
+    return [
+        CommittedRun(
+            **{
+                **entry,
+                "replaces": tuple(entry.get("replaces", ())),
+                "batches": tuple(entry.get("batches", ())),
+            }
+        )
+        for entry in head["runs"]
+    ]
 
 
 def committed_runs(store: Store) -> list[CommittedRun]:

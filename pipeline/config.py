@@ -171,7 +171,10 @@ class DedupConfig(Settings):
         4, ge=0, description="a probe reads up to this many unneeded buckets rather than split a range"
     )
     index_probe_batch: int = Field(
-        8192, ge=1, description="keys probed at a time, which bounds a probe's buffers (a few MB)"
+        1024,
+        ge=1,
+        le=1 << 20,
+        description="keys probed at a time, which bounds a probe's buffers and the file pages it maps (MB)",
     )
     index_cache_dir: str | None = Field(
         None, description="folder of local copies of S3 index segments (default: the user's cache folder)"
@@ -184,6 +187,25 @@ class DedupConfig(Settings):
     )
     compaction_fanout: int = Field(
         4, ge=2, le=64, description="this many segments of one level at the index's tail are merged"
+    )
+    index_sweep_after_commits: int = Field(
+        10,
+        ge=1,
+        description="segments a compaction replaced are deleted this many commits later, when no run "
+        "reads them any more",
+    )
+    # A compaction streams its merge (docs/dedup.md, "The index"): these bound its memory, never its result.
+    compaction_chunk_entries: int = Field(
+        1 << 16,
+        ge=1,
+        le=1 << 24,
+        description="table entries a compaction merges at a time (about 250 bytes of memory an entry)",
+    )
+    compaction_chunk_bytes: int = Field(
+        4 << 20,
+        ge=1,
+        le=1 << 32,
+        description="bytes of story records a compaction copies at a time (about 4 times this in memory)",
     )
 
     @model_validator(mode="after")
@@ -232,6 +254,12 @@ class RunConfig(Settings):
         600.0, ge=0.0, description="how long a run waits for a live holder before exit 2"
     )
     part_records: int = Field(5000, ge=1, description="records per article or lineage object a run writes")
+    batch_pages: int = Field(
+        2000,
+        ge=1,
+        description="pages deduplicated and written at a time: the run's memory is bounded by a batch, "
+        "not by the run's size",
+    )
 
     @model_validator(mode="after")
     def _expiry_spans_several_heartbeats(self) -> Self:

@@ -29,15 +29,22 @@ def _records(store: Store, manifests: list[dict[str, Any]], kind: str) -> Iterat
             yield from decode_jsonl_gz(store.get(key))
 
 
-def iter_articles(store: Store, manifests: list[dict[str, Any]] | None = None) -> Iterator[dict[str, Any]]:
-    """The current record of every story: the one from the highest-sequence run that wrote it.
+def _newest_first(store: Store, manifests: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Article records in the reverse of the order they were written: runs by sequence, then a
+    run's parts, then the lines of a part."""
+    for manifest in sorted(manifests, key=lambda manifest: manifest["sequence"], reverse=True):
+        for key in reversed(manifest["objects"]["articles"]):
+            yield from reversed(list(decode_jsonl_gz(store.get(key))))
 
-    Reads newest run first and remembers only story ids, so memory stays small.
+
+def iter_articles(store: Store, manifests: list[dict[str, Any]] | None = None) -> Iterator[dict[str, Any]]:
+    """The current record of every story: the one written last (the highest-sequence run that
+    wrote it and, within a run that read its pages in batches, its later record).
+
+    Reads newest record first and remembers only story ids, so memory stays small.
     """
-    manifests = read_manifests(store) if manifests is None else manifests
-    newest_first = sorted(manifests, key=lambda manifest: manifest["sequence"], reverse=True)
     seen: set[str] = set()
-    for article in _records(store, newest_first, "articles"):
+    for article in _newest_first(store, read_manifests(store) if manifests is None else manifests):
         if article["id"] not in seen:
             seen.add(article["id"])
             yield article

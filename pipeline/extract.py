@@ -65,20 +65,19 @@ def worker_count(config: Config) -> int:
 
 def extract_files(
     files: list[InputFile], config: Config, s3_client=None, on_page: Callable[[], None] | None = None
-) -> list[Document | Rejection]:
-    """Clean every page of the input files, using one process per core (`config.clean.workers`).
+) -> Iterator[Document | Rejection]:
+    """Clean every page of the input files, in input order as they are ready, using one process
+    per core (`config.clean.workers`).
 
     Workers start from a forkserver, which imports the `__main__` module of a script again:
     a script that calls this must keep its top-level work under `if __name__ == "__main__":`.
     """
     workers = worker_count(config)
     limits = config.limits
-    results = []
     with LimitedPool(workers, limits.page_cpu_seconds, limits.page_memory_mb) as pool:
         pages = _pages(files, config, s3_client)
         for result in _cleaned(pool, pages, config, window=PAGES_IN_FLIGHT_PER_WORKER * workers):
-            results.append(result)
             failpoint("extract.page")
             if on_page:
                 on_page()
-    return results
+            yield result

@@ -97,8 +97,15 @@ def part_key(prefix: str, number: int) -> str:
     return f"{prefix}/part-{number:05d}.jsonl.gz"
 
 
-def segment_key(run_id: str) -> str:
-    return f"{SEGMENT_PREFIX}{run_id}.seg"
+def segment_key(run_id: str, batch: int = 0) -> str:
+    """The index segment of a run's batch: the first batch's beside the others' folder."""
+    return (
+        f"{SEGMENT_PREFIX}{run_id}.seg" if batch == 0 else f"{batch_segments_prefix(run_id)}{batch:05d}.seg"
+    )
+
+
+def batch_segments_prefix(run_id: str) -> str:
+    return f"{SEGMENT_PREFIX}{run_id}/"
 
 
 def merged_segment_key(run_id: str) -> str:
@@ -119,15 +126,16 @@ def staging_prefix(run_id: str) -> str:
     return f"{STAGING_PREFIX}{run_id}/"
 
 
-def staging_key(run_id: str, shard: int) -> str:
-    return f"{staging_prefix(run_id)}extract-{shard:05d}.jsonl.gz"
+def staging_key(run_id: str, name: str) -> str:
+    """A scheduled run's working object `name` (extraction output, prepared batches, probes)."""
+    return f"{staging_prefix(run_id)}{name}"
 
 
 def run_outputs(run_id: str) -> tuple[list[str], list[str]]:
     """(prefixes, keys) of what a run writes before its commit, for tidying an abandoned run.
     Staging is not among them: a retried scheduled run still needs it."""
     return (
-        [articles_prefix(run_id) + "/", lineage_prefix(run_id) + "/"],
+        [articles_prefix(run_id) + "/", lineage_prefix(run_id) + "/", batch_segments_prefix(run_id)],
         [segment_key(run_id), merged_segment_key(run_id), templates_key(run_id)],
     )
 

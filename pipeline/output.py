@@ -19,7 +19,7 @@ from pipeline.store import Store
 if TYPE_CHECKING:  # only for annotations: readers need no numpy
     from pipeline.dedup import Supersession
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 
 
 def encode_jsonl_gz(rows: Iterable[dict[str, Any]]) -> bytes:
@@ -34,19 +34,35 @@ def decode_jsonl_gz(data: bytes) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
-def write_parts(
-    store: Store, prefix: str, rows: list[dict[str, Any]], part_records: int, point: str
-) -> list[str]:
-    """Write rows as `<prefix>/part-00000.jsonl.gz`, ... of `part_records` each (small enough to
-    stream, large enough to list cheaply); return the keys written. `point` names the failpoint
-    reached after each part (pipeline.failpoints)."""
-    keys = []
-    for number, start in enumerate(range(0, len(rows), part_records)):
-        key = layout.part_key(prefix, number)
-        store.put(key, encode_jsonl_gz(rows[start : start + part_records]))
-        failpoint(point)
-        keys.append(key)
-    return keys
+class PartWriter:
+    """Rows written as they come, as `<prefix>/part-00000.jsonl.gz`, ... of `part_records` each
+    (small enough to stream, large enough to list cheaply): a run holds at most one part's rows.
+    `point` names the failpoint reached after each part (pipeline.failpoints)."""
+
+    def __init__(self, store: Store, prefix: str, part_records: int, point: str | None = None) -> None:
+        self.store, self.prefix, self.part_records, self.point = store, prefix, part_records, point
+        self.keys: list[str] = []
+        self._rows: list[dict[str, Any]] = []
+
+    def add(self, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            self._rows.append(row)
+            if len(self._rows) == self.part_records:
+                self._flush()
+
+    def close(self) -> list[str]:
+        """Write the last, partial part; return every key written, in order."""
+        if self._rows:
+            self._flush()
+        return self.keys
+
+    def _flush(self) -> None:
+        key = layout.part_key(self.prefix, len(self.keys))
+        self.store.put(key, encode_jsonl_gz(self._rows))
+        if self.point:
+            failpoint(self.point)
+        self.keys.append(key)
+        self._rows = []
 
 
 def article_row(

@@ -9,6 +9,7 @@ needs (the lease and the commit log, docs/runs.md).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,10 @@ from urllib.parse import urlparse
 DEFAULT_STORE = "./data/corpus"
 RANGE_READERS = 8  # concurrent ranged GETs of one batch on S3
 DOWNLOAD_CHUNK = 1 << 20  # bytes a whole-object download holds at a time
+# A file upload to S3 goes in parts of this many bytes, UPLOAD_READERS at a time, so it holds about
+# 64 MB whatever the file's size (and S3's 10,000 parts allow files up to 160 GB).
+UPLOAD_PART = 16 << 20
+UPLOAD_READERS = 4
 
 
 class StoreError(RuntimeError):
@@ -31,6 +36,8 @@ class Store(Protocol):
 
     def put(self, key: str, data: bytes) -> None: ...
     def put_if_absent(self, key: str, data: bytes) -> bool: ...
+    # a local file's bytes as the object `key`, streamed: for objects too large to hold in memory
+    def put_file(self, key: str, path: Path) -> None: ...
     def get(self, key: str) -> bytes: ...  # raises KeyError when missing
     # bytes [start, end) of each range, in one batch: an index probe reads a few small pieces of large objects
     def get_ranges(self, key: str, ranges: list[tuple[int, int]]) -> list[bytes]: ...
@@ -56,14 +63,18 @@ class LocalStore:
             raise ValueError(f"key escapes the store: {key!r}")
         return path
 
-    def _write_temp(self, path: Path, data: bytes) -> str:
-        """Write to a temporary file beside `path`, synced to disk before it is renamed into
-        place, so a manifest never names an object a power cut left empty."""
+    def _write_temp(self, path: Path, data: bytes | BinaryIO) -> str:
+        """Write `data` (bytes, or a file read in chunks) to a temporary file beside `path`, synced
+        to disk before it is renamed into place, so a manifest never names an object a power cut
+        left empty."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                if isinstance(data, bytes):
+                    handle.write(data)
+                else:
+                    shutil.copyfileobj(data, handle, DOWNLOAD_CHUNK)
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as err:
@@ -73,6 +84,11 @@ class LocalStore:
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         os.replace(self._write_temp(path, data), path)
+
+    def put_file(self, key: str, path: Path) -> None:
+        target = self._path(key)
+        with Path(path).open("rb") as source:
+            os.replace(self._write_temp(target, source), target)
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         path = self._path(key)
@@ -129,6 +145,16 @@ class S3Store:
     def put(self, key: str, data: bytes) -> None:
         with _s3_errors(self.uri):
             self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data)
+
+    def put_file(self, key: str, path: Path) -> None:
+        """One PUT for a small file, a multipart upload for a large one (S3 shows either whole or not)."""
+        from boto3.s3.transfer import TransferConfig
+
+        parts = TransferConfig(
+            multipart_threshold=UPLOAD_PART, multipart_chunksize=UPLOAD_PART, max_concurrency=UPLOAD_READERS
+        )
+        with _s3_errors(self.uri):
+            self.client.upload_file(str(path), self.bucket, self.prefix + key, Config=parts)
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         from botocore.exceptions import ClientError
@@ -209,7 +235,9 @@ class S3Store:
 
 @contextmanager
 def _s3_errors(uri: str, passthrough: type[Exception] | None = None) -> Iterator[None]:
-    """Turn botocore's connection and credential failures into one clear StoreError."""
+    """Turn botocore's connection and credential failures (and boto3's failed uploads, which wrap
+    them) into one clear StoreError."""
+    from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -217,7 +245,7 @@ def _s3_errors(uri: str, passthrough: type[Exception] | None = None) -> Iterator
     except Exception as err:
         if passthrough is not None and isinstance(err, passthrough):
             raise
-        if isinstance(err, ClientError | BotoCoreError):
+        if isinstance(err, ClientError | BotoCoreError | S3UploadFailedError):
             raise StoreError(f"object store {uri} is not usable: {err}") from err
         raise
 

@@ -60,7 +60,7 @@ def test_a_consistent_change_of_several_keys_is_taken(tmp_path: Path) -> None:
     [
         ("dedup:\n  bandz: 3\n", "unknown setting dedup.bandz (did you mean bands?)"),
         ("cleen:\n  workers: 1\n", "unknown setting cleen (did you mean clean?)"),
-        ("run:\n  zzz: 1\n", "unknown setting run.zzz (known: lease_expiry_seconds,"),
+        ("run:\n  zzz: 1\n", "unknown setting run.zzz (known: batch_pages, lease_expiry_seconds,"),
         (
             "clean:\n  min_text_words: many\n",
             "clean.min_text_words: Input should be a valid integer, not 'many'",

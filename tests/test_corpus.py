@@ -29,13 +29,25 @@ def store(tmp_path: Path) -> LocalStore:
     return LocalStore(tmp_path / "corpus")
 
 
+def _parts(store: Store, prefix: str, rows: list[dict], part_records: int = 5000) -> list[str]:
+    writer = output.PartWriter(store, prefix, part_records, "write.article_part")
+    writer.add(rows)
+    return writer.close()
+
+
 def _write_run(
-    store: Store, run_id: str, sequence: int, articles: list[dict], lineage: list[dict], key: str = ""
+    store: Store,
+    run_id: str,
+    sequence: int,
+    articles: list[dict],
+    lineage: list[dict],
+    key: str = "",
+    part_records: int = 5000,
 ) -> None:
     """A committed run written by hand in the documented layout (`key`: where its manifest goes)."""
     keys = {
-        "articles": output.write_parts(store, f"articles/run={run_id}", articles, 5000, "write.article_part"),
-        "lineage": output.write_parts(store, f"lineage/run={run_id}", lineage, 5000, "write.lineage_part"),
+        "articles": _parts(store, f"articles/run={run_id}", articles, part_records),
+        "lineage": _parts(store, f"lineage/run={run_id}", lineage),
         "index": f"index/segments/{run_id}.npz",
     }
     manifest = {
@@ -55,6 +67,23 @@ def _write_run(
     }
     store.put(keys["index"], index.encode_segment([], [], Config().dedup))
     store.put(key or f"commits/{sequence:012d}.json", json.dumps(manifest).encode())
+
+
+@pytest.mark.parametrize("part_records", [1, 2, 5000])
+def test_within_a_run_the_record_written_last_is_current(store: LocalStore, part_records: int) -> None:
+    # A run that reads its pages in batches may publish a story in one batch and give it an
+    # earlier canonical in a later one: in a later part, or further down the same part.
+    articles = [
+        {"id": "s_1", "title": "first", "source": "a.example"},
+        {"id": "s_2", "title": "other", "source": "b.example"},
+        {"id": "s_1", "title": "second", "source": "a.example"},
+    ]
+    _write_run(store, "batched", 1, articles, [], part_records=part_records)
+
+    assert {article["id"]: article["title"] for article in iter_articles(store)} == {
+        "s_1": "second",
+        "s_2": "other",
+    }
 
 
 def test_later_record_of_a_story_supersedes_the_earlier_one(store: LocalStore) -> None:
@@ -89,7 +118,7 @@ def test_objects_of_an_uncommitted_run_are_invisible(
 
     monkeypatch.setattr(commits, "append", power_cut)
     with pytest.raises(RuntimeError, match="power cut"):  # every object written, no commit
-        commit_run(store, "in-flight", [staged], config, reprocess=True)
+        commit_run(store, "in-flight", staged, config, reprocess=True)
 
     assert store.list("lineage/run=in-flight/")
     assert [manifest["run_id"] for manifest in read_manifests(store)] == ["committed"]

@@ -28,7 +28,7 @@ def test_a_page_of_a_million_tags_is_rejected_and_the_others_are_cleaned_in_orde
     (tmp_path / "c.html").write_text(ARTICLE.replace("real", "second"))
     (tmp_path / "d.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
     (tmp_path / "e.html").write_text(ARTICLE.replace("real", "third"))
-    results = extract_files(list_inputs([str(tmp_path)]), limited(cpu_seconds=2))
+    results = list(extract_files(list_inputs([str(tmp_path)]), limited(cpu_seconds=2)))
     assert [Path(item.url).name for item in results] == [
         "a.html",
         "b-million.html",
@@ -46,7 +46,7 @@ def test_rejections_from_reading_pass_through_in_place(tmp_path: Path) -> None:
     (tmp_path / "a.html").write_text(ARTICLE)
     (tmp_path / "b.html").symlink_to(tmp_path / "missing.html")
     (tmp_path / "c.html").write_text(ARTICLE.replace("real", "other"))
-    results = extract_files(list_inputs([str(tmp_path)]), limited())
+    results = list(extract_files(list_inputs([str(tmp_path)]), limited()))
     assert [(Path(item.url).name, type(item).__name__) for item in results] == [
         ("a.html", "Document"),
         ("b.html", "Rejection"),

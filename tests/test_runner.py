@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
 from pipeline import output
 from pipeline.config import Config, LimitsConfig
-from pipeline.corpus import read_manifests
-from pipeline.runner import commit_run, extract_shard, ingest, plan_shards
+from pipeline.corpus import iter_articles, read_manifests
+from pipeline.dedup import index
+from pipeline.runner import (
+    RunSummary,
+    commit_run,
+    extract_shard,
+    ingest,
+    plan_shards,
+    prepare_run,
+    probe_partition,
+)
 from pipeline.store import LocalStore, Store, open_store
 from tests.conftest import SEED_CHROME, SEEDS
 
@@ -113,7 +123,9 @@ def test_bad_input_is_rejected_with_a_reason_and_the_run_goes_on(
 def test_staged_path_gives_the_same_corpus_as_ingest(store: LocalStore, tmp_path: Path) -> None:
     shards = plan_shards([str(SEEDS)], shards=2)
     assert sorted(uri for shard in shards for uri in shard) == sorted(str(p) for p in SEEDS.iterdir())
-    keys = [extract_shard(files, store, "staged", n, Config()) for n, files in enumerate(shards)]
+    keys = [
+        key for n, files in enumerate(shards) for key in extract_shard(files, store, "staged", n, Config())
+    ]
     assert store.list("commits/") == []  # nothing is visible before the commit
     summary = commit_run(store, "staged", keys, Config())
     assert (summary.canonical, summary.duplicates, summary.replay) == (5, 0, False)
@@ -153,12 +165,12 @@ def test_a_failed_run_releases_the_lease_and_a_retry_finishes(
 ) -> None:
     from pipeline import runner
 
-    keys = [extract_shard([str(SEEDS)], store, "flaky", 0, Config())]
+    keys = extract_shard([str(SEEDS)], store, "flaky", 0, Config())
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(runner, "compute", broken)
+    monkeypatch.setattr(runner, "decide", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         commit_run(store, "flaky", keys, Config())
     [lease] = store.list("locks/")
@@ -194,3 +206,187 @@ def test_default_run_ids_differ_within_one_second() -> None:
     moment = datetime(2026, 11, 22, 6, 15, tzinfo=UTC)
     ids = {new_run_id(moment) for _ in range(20)}
     assert len(ids) > 1 and all(run_id.startswith("20261122T061500Z-") for run_id in ids)
+
+
+# --- runs read in batches (run.batch_pages) -------------------------------------------------
+
+
+def news_page(text: str, published: str) -> bytes:
+    """An article page with a publication time, from a seed's text."""
+    paragraphs = "".join(f"<p>{line}</p>" for line in text.split("\n") if len(line.split()) > 12)
+    return (
+        f'<html><head><meta property="article:published_time" content="{published}"></head>'
+        f"<body><article>{paragraphs}</article></body></html>"
+    ).encode()
+
+
+def wire_copy(text: str) -> str:
+    """The first two thirds of a story, as a wire service republishes it."""
+    lines = [line for line in text.split("\n") if len(line.split()) > 12]
+    return "\n".join(lines[: 2 * len(lines) // 3])
+
+
+def batched(batch_pages: int) -> Config:
+    return Config(run={"batch_pages": batch_pages})
+
+
+def current_canonicals(store: Store) -> dict[str, str]:
+    """Each page's story, named by the story's current canonical URL."""
+    current = {article["id"]: article["url"] for article in iter_articles(store)}
+    return {
+        row["url"]: current[row["article_id"]]
+        for row in read_rows(store, "lineage")
+        if row["status"] in ("canonical", "duplicate")
+    }
+
+
+def test_a_run_in_batches_stores_what_one_batch_stores(tmp_path: Path, write_warc) -> None:
+    # Originals first, then their copies (later, shorter), spread over batches of three pages.
+    texts = [path.read_text() for path in sorted(SEEDS.iterdir())]
+    records = [
+        (f"https://origin.example/{n}", 200, "text/html", news_page(text, "2020-09-14T08:00:00Z"))
+        for n, text in enumerate(texts)
+    ]
+    records += [
+        (f"https://wire.example/{n}", 200, "text/html", news_page(wire_copy(text), "2020-09-14T11:00:00Z"))
+        for n, text in enumerate(texts)
+    ]
+    warc = write_warc(tmp_path / "pages.warc.gz", records)
+    whole, in_batches = LocalStore(tmp_path / "whole"), LocalStore(tmp_path / "batches")
+
+    one = ingest([str(warc)], whole, "one", batched(5000))
+    several = ingest([str(warc)], in_batches, "several", batched(3))
+
+    assert (one.canonical, one.duplicates) == (5, 5)
+    assert (several.canonical, several.duplicates, several.superseded) == (5, 5, 0)
+    assert current_canonicals(in_batches) == current_canonicals(whole)
+    [manifest] = read_manifests(in_batches)
+    assert len(manifest["objects"]["index_batches"]) == 3  # four batches of pages ...
+    assert len(index.load_index(in_batches, Config().dedup).parts) == 1  # ... merged into one segment
+    assert ingest([str(warc)], in_batches, "again", batched(3)).already_ingested == 10
+
+
+def test_a_later_batch_may_find_the_original_of_a_story_an_earlier_batch_published(
+    store: LocalStore, tmp_path: Path, write_warc
+) -> None:
+    text = (SEEDS / "002_f1b319162d563aac.txt").read_text()
+    copy = ("https://wire.example/copy", 200, "text/html", news_page(wire_copy(text), "2020-09-14T11:00:00Z"))
+    original = ("https://origin.example/a", 200, "text/html", news_page(text, "2020-09-14T08:00:00Z"))
+    warc = write_warc(tmp_path / "pages.warc.gz", [copy, original])
+
+    summary = ingest([str(warc)], store, "late-original", batched(1))
+
+    # The copy was the story's canonical for one batch; the original supersedes it, as a later run would.
+    assert (summary.canonical, summary.duplicates, summary.superseded) == (2, 0, 1)
+    [article] = iter_articles(store)
+    assert (article["url"], article["supersedes"]) == (original[0], copy[0])
+    rows = [(row["url"], row["status"], row["canonical_url"]) for row in read_rows(store, "lineage")]
+    assert (copy[0], "superseded", original[0]) in rows
+
+
+@pytest.mark.parametrize("reprocess", [False, True])
+def test_a_page_met_again_in_a_later_batch_is_stored_once(
+    tmp_path: Path, write_warc, reprocess: bool
+) -> None:
+    pages = [
+        (f"https://origin.example/{path.stem}", 200, "text/plain", path.read_bytes())
+        for path in sorted(SEEDS.iterdir())
+    ]
+    warc = write_warc(tmp_path / "pages.warc.gz", [*pages, pages[0]])  # the first page again, last
+    store = LocalStore(tmp_path / "corpus")
+    if reprocess:
+        ingest([str(warc)], store, "first", batched(2))
+
+    summary = ingest([str(warc)], store, "run", batched(2), reprocess=reprocess)
+
+    assert (summary.pages_in, summary.already_ingested) == (6, 1)
+    run_rows = [row for row in read_rows(store, "lineage") if row["run_id"] == "run"]
+    assert sorted(row["url"] for row in run_rows) == sorted(url for url, *_ in pages)
+
+
+# --- a scheduled run's dedup spread over workers --------------------------------------------
+
+
+def decisions(store: Store) -> set[tuple]:
+    """Every page's decision: its story, the story's canonical, how it was recognised."""
+    return {
+        (row["url"], row["status"], row["article_id"], row["canonical_url"], row["similarity"], row["method"])
+        for row in read_rows(store, "lineage")
+    }
+
+
+def spread_over_partitions(store: Store, warc: Path, run_id: str, config: Config, count: int) -> RunSummary:
+    """What the DAG's tasks do: extract, prepare, probe each partition, commit."""
+    staged = extract_shard([str(warc)], store, run_id, 0, config)
+    prepared = prepare_run(store, run_id, staged, config)
+    probes = [probe_partition(store, run_id, prepared, p, count, config) for p in range(count)]
+    return commit_run(store, run_id, staged, config, prepared=prepared, probe_keys=probes)
+
+
+@pytest.fixture
+def history_and_copies(tmp_path: Path, write_warc) -> tuple[Path, Path]:
+    """Five stories stored by a first run; then their copies, a page seen before and new stories."""
+    texts = [path.read_text() for path in sorted(SEEDS.iterdir())]
+    first = [
+        (f"https://origin.example/{n}", 200, "text/html", news_page(text, "2020-09-14T08:00:00Z"))
+        for n, text in enumerate(texts[:3])
+    ]
+    later = [
+        (f"https://wire.example/{n}", 200, "text/html", news_page(wire_copy(text), "2020-09-14T11:00:00Z"))
+        for n, text in enumerate(texts)
+    ]
+    # A page read before, and an earlier publication of a stored story: it becomes the canonical.
+    later += [
+        first[1],
+        ("https://first.example/0", 200, "text/html", news_page(texts[0], "2020-09-14T06:00:00Z")),
+    ]
+    return write_warc(tmp_path / "first.warc.gz", first), write_warc(tmp_path / "later.warc.gz", later)
+
+
+@pytest.mark.parametrize("batch_pages", [3, 5000])
+def test_dedup_spread_over_partitions_decides_as_one_process(
+    tmp_path: Path, history_and_copies: tuple[Path, Path], batch_pages: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pipeline.runner")
+    first, later = history_and_copies
+    config = batched(batch_pages)
+    one, spread = LocalStore(tmp_path / "one"), LocalStore(tmp_path / "spread")
+    for store in (one, spread):
+        ingest([str(first)], store, "first", config)
+
+    alone = ingest([str(later)], one, "later", config)
+    partitioned = spread_over_partitions(spread, later, "later", config, count=4)
+
+    assert "preparing again" not in caplog.text  # the partitions' probes were used
+    assert (partitioned.canonical, partitioned.duplicates, partitioned.superseded) == (
+        alone.canonical,
+        alone.duplicates,
+        alone.superseded,
+    )
+    assert alone.superseded == 1 and alone.already_ingested == 1
+    assert decisions(spread) == decisions(one)
+    assert current_canonicals(spread) == current_canonicals(one)
+    assert spread.list("staging/") == []
+    # A rerun adds nothing.
+    before = sorted(spread.list(""))
+    assert spread_over_partitions(spread, later, "later", config, count=4).replay
+    assert sorted(spread.list("")) == before
+
+
+def test_a_commit_after_the_probes_makes_the_run_decide_again(
+    tmp_path: Path, history_and_copies: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pipeline.runner")
+    first, later = history_and_copies
+    one, spread = LocalStore(tmp_path / "one"), LocalStore(tmp_path / "spread")
+    staged = extract_shard([str(later)], spread, "later", 0, Config())
+    prepared = prepare_run(spread, "later", staged, Config())
+    probes = [probe_partition(spread, "later", prepared, p, 2, Config()) for p in range(2)]
+    for store in (one, spread):  # another run commits the stories the copies are copies of
+        ingest([str(first)], store, "first")
+
+    commit_run(spread, "later", staged, Config(), prepared=prepared, probe_keys=probes)
+
+    assert "prepared against commit 0, the store is at 1: preparing again" in caplog.text
+    ingest([str(later)], one, "later")
+    assert decisions(spread) == decisions(one)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.store import LocalStore, Store, StoreError, open_store
+from pipeline.store import UPLOAD_PART, LocalStore, S3Store, Store, StoreError, make_s3_client, open_store
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -45,6 +45,43 @@ def test_range_reads_return_each_range_and_nothing_for_an_empty_one(store: Store
     assert store.get_ranges("index/segments/r.seg", ranges) == [data[a:b] for a, b in ranges]
     with pytest.raises(KeyError):
         store.get_ranges("index/segments/missing.seg", [(0, 1)])
+
+
+def test_put_file_stores_the_file_whole_and_replaces_an_object(store: Store, tmp_path: Path) -> None:
+    source = tmp_path / "merged.seg"
+    source.write_bytes(b"first version")
+    store.put_file("index/merged/r.seg", source)
+    assert store.get("index/merged/r.seg") == b"first version"
+    data = bytes(range(251)) * 4001  # about 1 MB, not a multiple of any chunk size
+    source.write_bytes(data)
+    store.put_file("index/merged/r.seg", source)
+    assert store.get("index/merged/r.seg") == data
+    assert store.list("index/") == ["index/merged/r.seg"]  # no temporary object left behind
+    assert source.read_bytes() == data  # the caller's file is left as it was
+    with pytest.raises(FileNotFoundError):
+        store.put_file("index/merged/none.seg", tmp_path / "missing.seg")
+    assert store.list("index/") == ["index/merged/r.seg"]
+
+
+def test_put_file_uploads_a_large_file_to_s3_in_parts(s3_bucket: str, tmp_path: Path) -> None:
+    store = open_store(f"s3://{s3_bucket}/prefix")
+    source = tmp_path / "large.seg"
+    data = (bytes(range(256)) * (UPLOAD_PART // 256 + 1))[: UPLOAD_PART + 1000]
+    source.write_bytes(data)
+    store.put_file("index/merged/large.seg", source)
+    assert store.get("index/merged/large.seg") == data
+    size, etag = store.head("index/merged/large.seg")
+    assert size == len(data) and etag.strip('"').endswith("-2")  # a multipart upload of two parts
+
+
+def test_put_file_to_a_bucket_that_went_away_is_a_clear_error(s3_bucket: str, tmp_path: Path) -> None:
+    client = make_s3_client()
+    store = S3Store(client, s3_bucket)
+    client.delete_bucket(Bucket=s3_bucket)
+    source = tmp_path / "merged.seg"
+    source.write_bytes(b"x")
+    with pytest.raises(StoreError, match="not usable"):
+        store.put_file("index/merged/r.seg", source)
 
 
 def test_keys_cannot_escape_a_local_store(tmp_path: Path) -> None:

@@ -7,15 +7,18 @@ One module per concern:
 - `text`: plain-text scrapes (masthead, footer, headline and date line);
 - `chrome`: line rules on every page (comment forms, share bars, watermarks, related lists);
 - `metadata`: title, publication time, authors, site name, canonical URL;
+- `dates`: date-only lines, and dates written any common way as ISO 8601;
 - `language`: language and word count;
-- `templates`: site templates learned over the run and remembered across runs;
+- `templates`: site templates learned over the run and remembered across runs (by `site_of`);
 - `lines`: the line helpers all of them use (word keys computed once per line).
 - `errors`: `PageRejected`, a page that cannot be an article, with its reason;
 - `preload`: imported once by the workers' forkserver so new workers start with the models loaded.
 
 Everything about one page happens in `extract`, so it runs in the worker processes;
 `finish_run` only needs what the whole run shares: site templates, and the length check
-that must come after them. `docs/cleaning.md` lists every rule and setting.
+that must come after them. So `html` (and trafilatura with it) is imported on the first
+HTML page: the main process, which runs `finish_run`, never loads it.
+`docs/cleaning.md` lists every rule and setting.
 """
 
 from __future__ import annotations
@@ -26,10 +29,8 @@ from urllib.parse import urlparse
 from pipeline.clean import chrome, templates
 from pipeline.clean.decode import HTML_TYPES, check_bytes, decode
 from pipeline.clean.errors import PageRejected
-from pipeline.clean.html import extract_html
 from pipeline.clean.language import language, word_count
-from pipeline.clean.metadata import site_of
-from pipeline.clean.templates import SiteLines, Templates
+from pipeline.clean.templates import SiteLines, Templates, site_of
 from pipeline.clean.text import read_scrape
 from pipeline.config import CleanConfig
 from pipeline.records import Document, RawPage, Rejection, utc_iso
@@ -38,7 +39,7 @@ __all__ = ["SiteLines", "Templates", "extract", "finish", "finish_run", "source_
 
 
 def source_of(url: str, canonical: str | None = None) -> str:
-    """The site a page belongs to (`metadata.site_of`), else where it was read from.
+    """The site a page belongs to (`templates.site_of`), else where it was read from.
 
     Falls back to the bucket of an s3: URL and "file" for a local file, so the field
     still says where an article came from when its publisher is unknown.
@@ -52,6 +53,8 @@ def _page_fields(page: RawPage, config: CleanConfig) -> dict:
     check_bytes(page)
     text = decode(page)
     if page.content_type in HTML_TYPES:
+        from pipeline.clean.html import extract_html  # see the module docstring; the workers preload it
+
         article, fields = extract_html(text, page.url, config)
         lines, removed, structured = article.lines, article.removed, True
     else:

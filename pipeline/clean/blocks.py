@@ -120,7 +120,7 @@ def blocks_from_xml(body: etree._Element | None) -> list[Block]:
 
 def _shingles(text: str) -> set[tuple[str, ...]]:
     words = line_key(text).split()
-    return {tuple(words[i : i + 4]) for i in range(len(words) - 3)}
+    return set(zip(words, words[1:], words[2:], words[3:], strict=False))  # runs of 4 consecutive words
 
 
 @dataclass

@@ -15,8 +15,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from pipeline.clean.dates import is_date_line, normalise_date
 from pipeline.clean.lines import bare, is_short, line_key, same_headline
-from pipeline.clean.metadata import is_date_line, normalise_date
 from pipeline.config import CleanConfig
 
 _DOMAIN = r"(?:https?://)?(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b/?"

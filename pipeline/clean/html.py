@@ -13,6 +13,7 @@ requirements.txt): `bare_extraction` would parse, clean and convert once per rea
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from copy import copy
@@ -21,13 +22,14 @@ from functools import cached_property
 from typing import Any
 
 from lxml import etree
+from lxml import html as lxml_html
 from trafilatura.baseline import baseline
 from trafilatura.core import _forum_thread_page, _prepare_tree
 from trafilatura.external import compare_extraction
 from trafilatura.htmlprocessing import prune_unwanted_nodes
 from trafilatura.main_extractor import extract_content
 from trafilatura.settings import Extractor
-from trafilatura.utils import load_html
+from trafilatura.utils import is_dubious_html, repair_faulty_html
 from trafilatura.xpaths import RAW_TREE_PRUNE_XPATH, REMOVE_COMMENTS_AND_LISTS_XPATH, REMOVE_COMMENTS_XPATH
 
 from pipeline.clean.blocks import Block, blocks_from_xml, reconcile, select_blocks
@@ -41,6 +43,26 @@ from pipeline.config import CleanConfig
 RECALL = Extractor(recall=True, comments=False, tables=True, links=True, formatting=True)
 PRECISE = Extractor(precision=True, comments=False, tables=True, links=True, formatting=False)
 
+# trafilatura's `compare_extraction` keeps a recall reading longer than this many times
+# `min_extracted_size` as it is, without reading the trees it is given (a copy each).
+RECALL_CROSS_CHECKED_FACTOR = 10
+
+# trafilatura's parser settings. lxml.html's own parser asks a Python method for the
+# class of every element object it hands out (forms get classes of their own), about a
+# million calls over a thousand pages; neither trafilatura nor these rules use the form
+# classes, so here every element is an HtmlElement, chosen in C.
+PARSER = lxml_html.HTMLParser(
+    collect_ids=False, default_doctype=False, encoding="utf-8", remove_comments=True, remove_pis=True
+)
+PARSER.set_element_class_lookup(
+    etree.ElementDefaultClassLookup(
+        element=lxml_html.HtmlElement,
+        comment=lxml_html.HtmlComment,
+        pi=lxml_html.HtmlProcessingInstruction,
+        entity=lxml_html.HtmlEntity,
+    )
+)
+
 # The start of a title or first line that announces an error instead of an article.
 ERROR_PAGE = re.compile(
     r"^\W*(?:(?:error\s*)?40[34]\b|page not found|access denied|not found\W*$|(?:sorry\W+)?(?:the |this )?"
@@ -49,6 +71,26 @@ ERROR_PAGE = re.compile(
     r"no longer (?:exists|available)))",
     re.IGNORECASE,
 )
+
+
+def parse_html(html: str) -> lxml_html.HtmlElement | None:
+    """The page's tree as trafilatura's `load_html` makes it from a decoded page, with `PARSER`.
+
+    None when it is no HTML: a page that does not say "html" near its start and parses
+    to fewer than two elements.
+    """
+    beginning = html[:50].lower()
+    html = repair_faulty_html(html, beginning)
+    try:
+        tree = lxml_html.fromstring(html, parser=PARSER)
+    except (ValueError, etree.LxmlError):  # lxml takes a text that declares its encoding as bytes only
+        tree = None
+    if tree is None or len(tree) < 1:
+        with contextlib.suppress(ValueError, etree.LxmlError):
+            tree = lxml_html.fromstring(html.encode("utf8", "surrogatepass"), parser=PARSER)
+    if tree is not None and is_dubious_html(beginning) and len(tree) < 2:
+        return None
+    return tree
 
 
 @dataclass
@@ -100,7 +142,8 @@ def read(tree: Any, config: CleanConfig, find_byline: bool = False) -> Readings:
         precise, precise_text = compare_extraction(
             copy(unconverted), copy(work), precise, precise_text, PRECISE
         )
-    body, text = compare_extraction(unconverted, copy(work), body, text, RECALL)
+    if len(text) <= RECALL_CROSS_CHECKED_FACTOR * RECALL.min_extracted_size:  # else no copy is read
+        body, text = compare_extraction(unconverted, copy(work), body, text, RECALL)
     if len(text) < RECALL.min_extracted_size:
         rescue, rescue_text, _ = baseline(work)
         if len(rescue_text) > len(text):
@@ -235,7 +278,7 @@ def recover_split_article(tree: etree._Element, lines: list[str], config: CleanC
 
 def extract_html(html: str, url: str, config: CleanConfig) -> tuple[Article, dict[str, Any]]:
     """The article's paragraphs and the page's metadata fields."""
-    tree = load_html(html)
+    tree = parse_html(html)
     if tree is None:
         raise PageRejected("no_article", "the HTML cannot be parsed")
     fields = html_metadata(tree, url)

@@ -8,7 +8,7 @@ Title, site name and declared authors come from trafilatura's readers of the <he
 and JSON-LD, with its byline search in the cleaned body only for pages that declare no
 author; its other readers (categories, tags, licence) are not run. Every time comes out as ISO
 8601: UTC ("...Z") when the page gave a timezone, without offset when it gave none,
-and a bare day when it gave no time of day.
+and a bare day when it gave no time of day (`pipeline.clean.dates` reads them).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import contextlib
 import json
 import re
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
@@ -33,27 +32,9 @@ from trafilatura.metadata import (
 )
 from url_normalize import url_normalize
 
-from pipeline.records import utc_iso
+from pipeline.clean.dates import TIME_OF_DAY, date_from_line, normalise_date
 
-# A line that is only a date, with an optional weekday, time and "updated" time.
-_MONTH_DAY = r"\d{1,2}\.? \w+\.? \d{4}|\w+\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4}"
-DATE_LINE = re.compile(
-    rf"(?:(?:published|posted|updated|date)\s*:?\s*)?(?:\w+,? )?"
-    rf"(?:\d{{4}}-\d\d-\d\d(?:[t ][\d:.]+(?:z|[+-]\d\d:?\d\d)?)?|"
-    rf"\d{{1,2}}[./]\d{{1,2}}[./]\d{{4}}|{_MONTH_DAY})"
-    r"(?:,? (?:at )?\d{1,2}[:.]\d\d(?::\d\d)?(?: ?[ap]\.?m\.?)?(?: ?[a-z]{2,4})?)?"
-    r"(?:,? updated:? ?\d{1,2}[:.]\d\d)?",
-    re.IGNORECASE,
-)
 BYLINE_SEPARATOR = re.compile(r"\s[·|•]\s|\s[-–—]\s")
-# Day-first and month-first English dates without a zone, tried before dateparser (C locale names).
-COMMON_DATE_LAYOUTS = tuple(
-    f"{weekday}{day}{clock}"
-    for weekday in ("", "%A, ")
-    for day in ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y")
-    for clock in ("", " %H:%M", ", %H:%M", " %I:%M %p", ", %I:%M %p")
-)
-ORDINAL_SUFFIX = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)\b")
 JSON_LD = etree.XPath('//script[@type="application/ld+json"]')
 BODY_TEXT = etree.XPath("//body//text()[normalize-space()]")
 META_AUTHOR = etree.XPath('//meta[@name="author"]/@content')
@@ -62,8 +43,6 @@ CANONICAL_XPATHS = (
     etree.XPath('//meta[@property="og:url"]/@content'),
 )
 TEXT_NODES_SEARCHED = 300  # a page states its own date near the top; later ones belong to teasers
-DATEPARSER_SETTINGS = {"STRICT_PARSING": True, "PREFER_DAY_OF_MONTH": "first"}
-TIME_OF_DAY = re.compile(r"\d{1,2}[:.]\d\d|\d\s?[ap]\.?m\b", re.IGNORECASE)
 # Where publishers declare the publication time, most trusted first.
 DATE_XPATHS = tuple(
     etree.XPath(expression)
@@ -77,61 +56,6 @@ DATE_XPATHS = tuple(
         "//time[@datetime][1]/@datetime",
     )
 )
-
-
-def is_date_line(line: str) -> bool:
-    """True when a line says nothing but a date (a dateline, a byline's time stamp)."""
-    return len(line) <= 80 and DATE_LINE.fullmatch(line.strip()) is not None
-
-
-def normalise_date(value: str) -> str | None:
-    """ISO 8601 for a date or time written in any common way, or None if it is not one."""
-    value = value.strip()
-    if not value or len(value) > 80:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        has_time = "T" in value or " " in value.strip()
-    except ValueError:
-        moment, has_time = _parse_free_text(value), bool(TIME_OF_DAY.search(value))
-    if moment is None or not 1990 <= moment.year <= 2100:
-        return None
-    if moment.tzinfo is not None:
-        return utc_iso(moment)
-    if not has_time:
-        return moment.date().isoformat()
-    return moment.isoformat(timespec="seconds")
-
-
-def _parse_common(value: str) -> datetime | None:
-    """The usual English spellings ("May 1, 2020 10:12"), read without dateparser's cost."""
-    value = ORDINAL_SUFFIX.sub(r"\1", value)
-    for layout in COMMON_DATE_LAYOUTS:
-        try:
-            return datetime.strptime(value, layout)
-        except ValueError:
-            continue
-    return None
-
-
-def _parse_free_text(value: str) -> datetime | None:
-    cleaned = re.sub(r"^(?:published|posted|updated|date)\s*:?\s*", "", value, flags=re.IGNORECASE)
-    cleaned = re.sub(r",? updated:?.*$", "", cleaned, flags=re.IGNORECASE)
-    if common := _parse_common(cleaned):
-        return common
-    import dateparser  # slow to import and to run, and only needed for the other spellings
-
-    # English first: guessing the language is ten times slower, and most dates need none.
-    return dateparser.parse(cleaned, languages=["en"], settings=DATEPARSER_SETTINGS) or dateparser.parse(
-        cleaned, settings=DATEPARSER_SETTINGS
-    )
-
-
-def load_date_parser() -> None:
-    """Import dateparser and load its English data now, instead of on the first date it reads."""
-    import dateparser
-
-    dateparser.parse("1 May 2020", languages=["en"], settings=DATEPARSER_SETTINGS)
 
 
 def _json_ld(tree: lxml_html.HtmlElement) -> Iterator[dict[str, Any]]:
@@ -150,12 +74,19 @@ def _json_ld(tree: lxml_html.HtmlElement) -> Iterator[dict[str, Any]]:
                 stack.extend(v for v in item.values() if isinstance(v, (list, dict)))
 
 
+def _declared_times(tree: lxml_html.HtmlElement) -> Iterator[str]:
+    """Publication times as the page declares them, most trusted first, each place searched when asked."""
+    for xpath in DATE_XPATHS[:3]:
+        yield from map(str, xpath(tree))
+    yield from (str(item["datePublished"]) for item in _json_ld(tree) if item.get("datePublished"))
+    for xpath in DATE_XPATHS[3:]:
+        yield from map(str, xpath(tree))
+
+
 def declared_time(tree: lxml_html.HtmlElement) -> str | None:
-    """The first publication time the page declares that parses, most trusted declaration first."""
-    candidates = [str(v) for xpath in DATE_XPATHS[:3] for v in xpath(tree)]
-    candidates += [str(item["datePublished"]) for item in _json_ld(tree) if item.get("datePublished")]
-    candidates += [str(v) for xpath in DATE_XPATHS[3:] for v in xpath(tree)]
-    return next((date for candidate in candidates if (date := normalise_date(candidate))), None)
+    """The first declared publication time that parses, most trusted first; less trusted places are
+    searched only when the more trusted gave none (each search walks the whole page)."""
+    return next((date for candidate in _declared_times(tree) if (date := normalise_date(candidate))), None)
 
 
 def refined_day(tree: lxml_html.HtmlElement, day: str | None) -> str | None:
@@ -184,11 +115,6 @@ def _time_in_text(tree: lxml_html.HtmlElement, day: str | None) -> str | None:
     return None
 
 
-def date_from_line(line: str) -> str | None:
-    """The time a date-only line gives, or None when the line is not one."""
-    return normalise_date(line) if is_date_line(line) else None
-
-
 def _names(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
@@ -213,19 +139,6 @@ def authors(tree: lxml_html.HtmlElement, extracted: str | None) -> str | None:
         names = [str(v) for v in META_AUTHOR(tree)]
     unique = list(dict.fromkeys(" ".join(name.split()) for name in names if name.strip()))
     return "; ".join(unique) or None
-
-
-def site_of(url: str, canonical: str | None = None) -> str | None:
-    """The publisher's host (without "www.") of a page: its URL's, else its declared canonical's.
-
-    A page read from a file or a bucket is named by where it was stored, which says
-    nothing of who published it; only an http(s) URL does. None when neither tells.
-    """
-    for candidate in (url, canonical or ""):
-        parts = urlsplit(candidate)
-        if parts.scheme in ("http", "https") and parts.hostname:
-            return parts.hostname.removeprefix("www.")
-    return None
 
 
 def _comparable(url: str) -> str:

@@ -1,15 +1,17 @@
 """What cleaning would load on first use, loaded once in the cleaning workers' forkserver.
 
 `pipeline.workers` forks every cleaning worker from a forkserver that imports this
-module (`WORKER_PRELOAD`). The language model and dateparser's English data, loaded here,
-are then in each worker from its start, instead of being loaded again by every new
-worker (about half a second of CPU each; workers are replaced every TASKS_PER_WORKER pages).
+module (`WORKER_PRELOAD`). The HTML reader (trafilatura, which the package imports on
+first use), the language model and dateparser's English data, loaded here, are then in
+each worker from its start, instead of being loaded again by every new worker (about
+half a second of CPU each; workers are replaced every TASKS_PER_WORKER pages).
 """
 
 from __future__ import annotations
 
+import pipeline.clean.html  # noqa: F401  (imported for its side effect: loaded once, here)
+from pipeline.clean.dates import load_date_parser
 from pipeline.clean.language import load_model
-from pipeline.clean.metadata import load_date_parser
 
 load_model()
 load_date_parser()

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit
 
 from pipeline.clean.lines import is_headline, line_digest, line_key, same_headline
-from pipeline.clean.metadata import site_of
 from pipeline.config import CleanConfig
 from pipeline.records import Document
 
@@ -31,6 +31,19 @@ def _digests(doc: Document) -> list[str]:
     if len(doc.line_digests) != len(lines):  # a Document not made by `clean.extract`
         doc.line_digests = line_digests(lines)
     return doc.line_digests
+
+
+def site_of(url: str, canonical: str | None = None) -> str | None:
+    """The publisher's host (without "www.") of a page: its URL's, else its declared canonical's.
+
+    A page read from a file or a bucket is named by where it was stored, which says
+    nothing of who published it; only an http(s) URL does. None when neither tells.
+    """
+    for candidate in (url, canonical or ""):
+        parts = urlsplit(candidate)
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return parts.hostname.removeprefix("www.")
+    return None
 
 
 def _site(doc: Document) -> str | None:

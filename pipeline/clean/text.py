@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from pipeline.clean.chrome import CHROME_LINE
+from pipeline.clean.dates import is_date_line
 from pipeline.clean.lines import bare, is_headline
-from pipeline.clean.metadata import is_date_line
 from pipeline.config import CleanConfig
 
 COPYRIGHT_LINE = re.compile(

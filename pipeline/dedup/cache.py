@@ -1,28 +1,34 @@
-"""A local cache of index segments from remote stores: downloaded once, then read by pread.
+"""A local cache of index segments from remote stores: downloaded once, then probed as a file.
 
 Segments never change once committed, so a copy made once stays right. On S3 a probe costs
 one ranged GET per bucket read; with the segment cached a run pays one GET per segment it has
-not seen before (per host) and then probes like a local folder. Copies are named by the
-object's location, size and ETag, written to a temp file and renamed into place (so
-concurrent runs on one host never see half a copy), and the least recently used ones (by
-mtime) are removed when the cache grows past its cap. docs/dedup.md ("The index") has the
-cost model.
+not seen before (per host) and then probes it like a local folder's segment: memory-mapped
+(`segments.FileSource`). Copies are named by the object's location, size and ETag, written to
+a temp file and renamed into place (so concurrent runs on one host never see half a copy),
+and the least recently used ones (by mtime) are removed when the cache grows past its cap.
+docs/dedup.md ("The index") has the cost model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.dedup.segments import Source, StoreSource
-from pipeline.store import S3Store, Store
+from pipeline.dedup.segments import FileSource, Source, StoreSource
+from pipeline.store import LocalStore, S3Store, Store
 
 log = logging.getLogger(__name__)
 SUFFIX = ".seg"
+TEMP_PREFIX = ".tmp-"
+# A download not written to for this long belongs to a process that died (a live download
+# writes all the time): its temp file is removed with the evictions.
+ABANDONED_DOWNLOAD_SECONDS = 3600
 
 
 def default_cache_dir() -> Path:
@@ -31,31 +37,19 @@ def default_cache_dir() -> Path:
     return Path(base) / "news-pipeline" / "segments"
 
 
-@dataclass
-class FileSource:
-    """A cached segment read by pread; the open handle keeps the copy readable even if another
-    process evicts it meanwhile."""
-
-    handle: int  # file descriptor
-
-    def read(self, ranges: list[tuple[int, int]]) -> list[bytes]:
-        return [os.pread(self.handle, end - start, start) for start, end in ranges]
-
-    def whole(self) -> bytes:
-        return self.read([(0, os.fstat(self.handle).st_size)])[0]
-
-    def __del__(self) -> None:
-        os.close(self.handle)
-
-
 @dataclass(frozen=True)
 class SegmentCache:
     folder: Path
     cap_bytes: int  # 0: no cache
 
     def source(self, store: Store, key: str) -> Source:
-        """The segment `key` of `store`: a local copy for a remote store when it fits the cap,
-        else ranged reads from the store itself."""
+        """The segment `key` of `store`: the file itself in a local folder, a local copy for a
+        remote store when it fits the cap, else ranged reads from the store itself."""
+        if isinstance(store, LocalStore):
+            try:
+                return FileSource(os.open(store.location(key), os.O_RDONLY))
+            except FileNotFoundError:
+                raise KeyError(key) from None
         if self.cap_bytes == 0 or not isinstance(store, S3Store):
             return StoreSource(store, key)
         size, etag = store.head(key)
@@ -82,7 +76,7 @@ class SegmentCache:
             os.close(handle)
             log.warning("segment cache: %s has the wrong size, downloading %s again", path, key)
         self.folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=self.folder, prefix=".tmp-", delete=False) as temp:
+        with tempfile.NamedTemporaryFile(dir=self.folder, prefix=TEMP_PREFIX, delete=False) as temp:
             try:
                 store.download(key, temp, etag)
                 temp.flush()
@@ -98,7 +92,13 @@ class SegmentCache:
         return handle
 
     def _evict(self, keep: Path) -> None:
-        """Remove the least recently used copies until the cache fits its cap."""
+        """Remove the least recently used copies until the cache fits its cap, and the temp files
+        of abandoned downloads (a run killed while it downloaded)."""
+        abandoned = time.time() - ABANDONED_DOWNLOAD_SECONDS
+        for temp in self.folder.glob(TEMP_PREFIX + "*"):
+            with contextlib.suppress(FileNotFoundError):  # finished or removed meanwhile
+                if temp.stat().st_mtime < abandoned:
+                    temp.unlink()
         copies = []
         for path in self.folder.glob("*" + SUFFIX):
             try:

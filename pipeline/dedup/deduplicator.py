@@ -233,6 +233,8 @@ class Deduplicator:
         verifier.start(page)
         best: tuple[int, Overlap] | None = None
         for number, reference in enumerate(references):
+            if not verifier.may_verify(reference):
+                continue
             found = verifier.overlap(reference)
             if found.verifies(self.config) and (best is None or found.resemblance > best[1].resemblance):
                 best = (number, found)

@@ -102,19 +102,16 @@ class IndexState:
     def candidates(self, keys: Postings, max_bucket: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(text, story key, keys shared) for every stored story sharing candidate keys with a text;
         a key shared by more than `max_bucket` stories of one segment meets the first of them."""
+        return count_shared(*self.key_hits(keys, max_bucket))
+
+    def key_hits(self, keys: Postings, max_bucket: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(text, story) of every candidate-key entry the texts' keys meet, per segment."""
         texts, stories = [], []
         for part in self.parts:
             query, story = part.lookup("candidate_keys", keys.keys, cap=max_bucket)
             texts.append(keys.owner[query])
             stories.append(story)
-        if not texts:
-            return np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64)
-        text, story = np.concatenate(texts), np.concatenate(stories)
-        order = np.lexsort((story, text))
-        text, story = text[order], story[order]
-        first = np.flatnonzero(np.concatenate(([True], (text[1:] != text[:-1]) | (story[1:] != story[:-1]))))
-        first = first[: len(text)]
-        return text[first], story[first], np.diff(np.append(first, len(text)))
+        return texts, stories
 
     def stories_of_texts(self, digests: np.ndarray) -> np.ndarray:
         """For each digest, the story of the newest segment that placed that text (0: none)."""
@@ -147,6 +144,21 @@ class IndexState:
         for part in self.parts:
             latest.update((story.story_id, story) for story in part.contents().stories)
         return latest
+
+
+def count_shared(
+    texts: list[np.ndarray], stories: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(text, story, keys shared) from the (text, story) pair of every key hit, whatever segment
+    or worker found it."""
+    if not texts:
+        return np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    text, story = np.concatenate(texts), np.concatenate(stories)
+    order = np.lexsort((story, text))
+    text, story = text[order], story[order]
+    first = np.flatnonzero(np.concatenate(([True], (text[1:] != text[:-1]) | (story[1:] != story[:-1]))))
+    first = first[: len(text)]
+    return text[first], story[first], np.diff(np.append(first, len(text)))
 
 
 def contents_of_run(
@@ -236,11 +248,11 @@ def open_segment(store: Store, key: str, config: DedupConfig, cache: SegmentCach
 
 
 def live_segments(runs: list[CommittedRun]) -> list[str]:
-    """The segments that make up the index after these runs: each run's own, with the segments a
-    run's compaction merged replaced by the merged one."""
+    """The segments that make up the index after these runs: each run's own (one per batch of its
+    pages), with the segments a run's compaction merged replaced by the merged one."""
     live: list[str] = []
     for run in runs:
-        live.append(run.segment)
+        live.extend(run.segments)
         if run.merged:
             live = [key for key in live if key not in set(run.replaces)] + [run.merged]
     return live
@@ -271,17 +283,37 @@ def merge_plan(levels: list[int], fanout: int) -> tuple[int, int]:
     return groups[-1][1], groups[-1][0]
 
 
+def sweep(store: Store, runs: list[CommittedRun], config: DedupConfig) -> list[str]:
+    """Delete the segments compactions replaced at least `index_sweep_after_commits` commits ago;
+    return their keys. Runs read the index as of the newest commit, and probes made for an older
+    one are thrown away (`runner.commit_run`), so by then nothing reads them; the delay leaves a
+    run that loaded the index just before a commit time to finish reading."""
+    oldest_kept = last_sequence(runs) - config.index_sweep_after_commits
+    replaced = {key for run in runs if run.merged and run.sequence <= oldest_kept for key in run.replaces}
+    stored = set(store.list(layout.SEGMENT_PREFIX)) | set(store.list(layout.MERGED_PREFIX))
+    swept = sorted((replaced & stored) - set(live_segments(runs)))
+    for key in swept:
+        store.delete(key)
+    return swept
+
+
 def compact(store: Store, run_id: str, state: IndexState, objects: RunObjects, config: DedupConfig) -> None:
     """Under the lease, before the commit: merge the newest segments if the plan says so, and name
-    the merged segment and what it replaces in the run's objects (visible once committed)."""
-    parts = [*state.parts, open_segment(store, objects.index, config, segment_cache(config))]
-    start, level = merge_plan([part.level for part in parts], config.compaction_fanout)
+    the merged segment and what it replaces in the run's objects (visible once committed).
+
+    `state` ends with the run's own segments (`objects.segments`, one per batch). They count as
+    one segment of level 0 in the plan, and a run with several always merges them (with the tail
+    the plan adds), so every run leaves one segment and the plan's counting stays true.
+    """
+    parts = state.parts
+    own = len(parts) - len(objects.segments)
+    start, level = merge_plan([part.level for part in parts[:own]] + [0], config.compaction_fanout)
+    if start > own and own < len(parts) - 1:
+        start, level = own, 0
     if start >= len(parts):
         return
-    merged = segments.merge(part.contents() for part in parts[start:])
     key = layout.merged_segment_key(run_id)
-    store.put(
-        key, segments.encode(merged, scheme(config), level, config.index_bucket_entries, config.max_bucket)
-    )
+    with segments.merged_file(parts[start:], scheme(config), level, config) as merged:
+        store.put_file(key, merged)
     objects.index_merged = key
     objects.index_replaces = [part.key for part in parts[start:]]

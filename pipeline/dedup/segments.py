@@ -1,32 +1,44 @@
-"""Index segments: immutable objects of hashed lookup tables, probed by batched range reads.
+"""Index segments: immutable objects of hashed lookup tables, probed in batches.
 
 A segment holds some stories (each at one version), their candidate keys, the keys of the
 pages a run saw and the digests of the texts it placed. Every lookup table maps 64-bit keys
 (hashes, so uniform) to 64-bit values, laid out as fixed-size *buckets*: a key's bucket is
 given by its top bits, so a probe computes where to read without any index in memory and
-reads one bucket (`slots` pairs of key and value) per key, with neighbouring buckets
-coalesced into one range. The few entries a full bucket cannot take (an unlucky bucket, or
-many stories sharing a key) sit in a small sorted *overflow* table read at open. What a run
-reads and holds thus grows with its own probes, not with the index. docs/dedup.md ("The
-index") gives the layout and its cost model.
+reads one bucket (`slots` pairs of key and value) per key: from a file (a local folder, or
+the local copy of an S3 segment) gathered from a memory map, from a remote store by ranged
+reads with neighbouring buckets coalesced into one range. The few entries a full bucket
+cannot take (an unlucky bucket, or many stories sharing a key) sit in a small sorted
+*overflow* table read at open. What a run reads and holds thus grows with its own probes,
+not with the index. docs/dedup.md ("The index") gives the layout and its cost model.
 
     b"DEDUPSEG1\n" | header length (8 bytes, little-endian) | header (JSON) | sections
 
 The header names each section's place and each table's buckets and slots. Story records are
 JSON metadata, a NUL, then the canonical's shingles (uint32) in text order.
+
+A compaction merges segments by streaming (`merged_file`): table by table, a key range at a
+time, since a key range is a run of buckets in every segment.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import mmap
+import os
+import shutil
 import struct
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import BinaryIO, Protocol, runtime_checkable
 
 import numpy as np
 
+from pipeline.config import DedupConfig
 from pipeline.dedup.stories import Story, story_key
 
 MAGIC = b"DEDUPSEG1\n"
@@ -38,8 +50,15 @@ TABLES = {
     "page_keys": "nothing",  # pages the runs saw (`index.page_key`): a set
     "text_digests": "story key",  # digest of each text placed
 }
+# The sections of a segment, in the order they are written.
+SECTIONS = [
+    *(section for name in TABLES for section in (name, name + ".overflow")),
+    "story_offsets",
+    "story_records",
+]
 EMPTY = 0  # the key of a free slot; a real key of 0 is kept in the overflow table
 OFFSETS_READ = 64  # story offsets are read in runs of this many
+COPY_CHUNK = 1 << 20  # bytes held at a time while sections are joined into a segment file
 
 
 def bucket_of(keys: np.ndarray, buckets: int) -> np.ndarray:
@@ -53,25 +72,36 @@ def slots_for(mean: int) -> int:
     return mean + math.ceil(3.5 * math.sqrt(mean))
 
 
-def layout_table(keys: np.ndarray, values: np.ndarray, mean: int, cap: int) -> tuple[dict, bytes, bytes]:
-    """A table's bucket section and overflow section, and its header entry. Of many entries with
-    one key, only the first `cap` are kept: a probe never takes more."""
+def _first_per_key(keys: np.ndarray, values: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """The entries sorted by key (stably), only the first `cap` of each key kept: a probe never takes more."""
     order = np.argsort(keys, kind="stable")
     keys, values = keys.astype(np.uint64)[order], values.astype(np.uint64)[order]
     first_of_key = np.concatenate(([True], keys[1:] != keys[:-1]))[: len(keys)]
     starts = np.flatnonzero(first_of_key)
     rank_in_key = np.arange(len(keys)) - np.repeat(starts, np.diff(np.append(starts, len(keys))))
-    keep = rank_in_key < cap
-    keys, values = keys[keep], values[keep]
-    buckets = max(1, math.ceil(len(keys) / mean))
-    slots = slots_for(mean)
-    bucket = bucket_of(keys, buckets).astype(np.int64)
-    firsts = np.searchsorted(bucket, np.arange(buckets))
-    place = np.arange(len(keys)) - firsts[bucket]
+    return keys[rank_in_key < cap], values[rank_in_key < cap]
+
+
+def _place(
+    keys: np.ndarray, values: np.ndarray, buckets: int, slots: int, first: int, end: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Buckets [first, end) of a table of `buckets` buckets, holding these entries (sorted by key,
+    all in those buckets), and the entries they cannot take (the overflow), as (key, value) rows."""
+    bucket = bucket_of(keys, buckets).astype(np.int64) - first
+    starts = np.searchsorted(bucket, np.arange(end - first))
+    place = np.arange(len(keys)) - starts[bucket]
     fits = (place < slots) & (keys != EMPTY)
-    table = np.zeros((buckets * slots, 2), dtype="<u8")
+    table = np.zeros(((end - first) * slots, 2), dtype="<u8")
     table[bucket[fits] * slots + place[fits]] = np.stack((keys[fits], values[fits]), axis=1)
-    overflow = np.stack((keys[~fits], values[~fits]), axis=1).astype("<u8")
+    return table, np.stack((keys[~fits], values[~fits]), axis=1).astype("<u8")
+
+
+def layout_table(keys: np.ndarray, values: np.ndarray, mean: int, cap: int) -> tuple[dict, bytes, bytes]:
+    """A table's bucket section and overflow section, and its header entry. Of many entries with
+    one key, only the first `cap` are kept: a probe never takes more."""
+    keys, values = _first_per_key(keys, values, cap)
+    buckets, slots = max(1, math.ceil(len(keys) / mean)), slots_for(mean)
+    table, overflow = _place(keys, values, buckets, slots, 0, buckets)
     header = {"buckets": buckets, "slots": slots, "entries": len(keys)}
     return header, table.tobytes(), overflow.tobytes()
 
@@ -79,6 +109,30 @@ def layout_table(keys: np.ndarray, values: np.ndarray, mean: int, cap: int) -> t
 class Source(Protocol):
     def read(self, ranges: list[tuple[int, int]]) -> list[bytes]: ...
     def whole(self) -> bytes: ...
+
+
+@runtime_checkable
+class Mapped(Protocol):
+    """A source whose bytes can be indexed in place (a file, or memory): a probe gathers its
+    units with one copy, instead of one read call per range."""
+
+    def rows(self, start: int, end: int, units: np.ndarray, width: int) -> np.ndarray:
+        """Units (ascending, repeats allowed) of `width` uint64 each, counted from byte `start`, as rows."""
+        ...
+
+
+def _rows(values: np.ndarray, units: np.ndarray, width: int) -> np.ndarray:
+    """Units (ascending, repeats allowed) of `width` values as rows (a copy); the last unit of
+    `values` may be partial and is padded with zeros."""
+    complete = len(values) // width
+    whole = values[: complete * width].reshape(complete, width)
+    if len(units) == 0 or units[-1] < complete:
+        return whole[units]
+    rows = np.zeros((len(units), width), values.dtype)
+    inside = units < complete
+    rows[inside] = whole[units[inside]]
+    rows[~inside, : len(values) - complete * width] = values[complete * width :]
+    return rows
 
 
 @dataclass
@@ -106,6 +160,37 @@ class BytesSource:
 
     def whole(self) -> bytes:
         return self.data
+
+    def rows(self, start: int, end: int, units: np.ndarray, width: int) -> np.ndarray:
+        return _rows(np.frombuffer(self.data, "<u8", count=(end - start) // 8, offset=start), units, width)
+
+
+@dataclass
+class FileSource:
+    """A segment file (in a local folder, or the cached copy of an S3 one), read by pread and
+    probed through a memory map; the open handle keeps the file readable even if it is
+    removed meanwhile (a cache eviction), and segments are never rewritten in place."""
+
+    handle: int  # file descriptor
+
+    def read(self, ranges: list[tuple[int, int]]) -> list[bytes]:
+        return [os.pread(self.handle, end - start, start) for start, end in ranges]
+
+    def whole(self) -> bytes:
+        return self.read([(0, os.fstat(self.handle).st_size)])[0]
+
+    def rows(self, start: int, end: int, units: np.ndarray, width: int) -> np.ndarray:
+        """Mapped for this call only: the pages it touched leave the process with the map, so
+        a run's memory stays that of one probe batch whatever the size of the file."""
+        aligned = start - start % mmap.ALLOCATIONGRANULARITY
+        with mmap.mmap(self.handle, end - aligned, access=mmap.ACCESS_READ, offset=aligned) as mapped:
+            values = np.frombuffer(mapped, "<u8", count=(end - start) // 8, offset=start - aligned)
+            found = _rows(values, units, width)
+            del values  # the map cannot close while an array points into it
+        return found
+
+    def __del__(self) -> None:
+        os.close(self.handle)
 
 
 @dataclass
@@ -213,18 +298,30 @@ class Segment:
     def entries(self, name: str) -> int:
         return self.tables[name]["entries"]
 
-    def _read_units(self, name: str, units: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """Units (sorted, distinct) of `width` uint64 each from a section, neighbours read as one
-        range: the values read, and where each unit starts among them."""
+    def section_bytes(self, name: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of a section (for a merge, which reads every section piece by piece)."""
+        base, size = self.sections[name]
+        return self.source.read([(base + start, base + min(end, size))])[0]
+
+    def _units(self, name: str, units: np.ndarray, width: int) -> np.ndarray:
+        """Units (ascending, repeats allowed) of `width` uint64 each from a section, as rows:
+        gathered in place from a mapped source, else read by ranges (each unit once, neighbours
+        coalesced)."""
         start, size = self.sections[name]
+        if len(units) == 0:
+            return np.zeros((0, width), np.uint64)
+        if isinstance(self.source, Mapped):
+            low = start + 8 * width * int(units[0])
+            high = start + min(8 * width * (int(units[-1]) + 1), size)  # a section's last unit may be partial
+            return self.source.rows(low, high, units - units[0], width)
         firsts, ends = _coalesce(units, self.gap)
         lows = start + 8 * width * firsts
-        highs = start + np.minimum(8 * width * ends, size)  # the last unit of a section may be partial
+        highs = start + np.minimum(8 * width * ends, size)
         pieces = self.source.read(list(zip(lows.tolist(), highs.tolist(), strict=True)))
         values = np.frombuffer(b"".join(pieces), "<u8")
         run_of = np.searchsorted(firsts, units, side="right") - 1
         before = np.concatenate(([0], np.cumsum(ends - firsts)[:-1]))
-        return values, (before[run_of] + units - firsts[run_of]) * width
+        return _rows(values, before[run_of] + units - firsts[run_of], width)
 
     def lookup(self, name: str, queries: np.ndarray, cap: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(query number, value) for every entry of table `name` whose key equals a query; at most
@@ -249,22 +346,20 @@ class Segment:
         return query, value
 
     def _lookup(self, name: str, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One batch of queries, in ascending key order (so their buckets ascend too)."""
         table = self.tables[name]
         buckets, slots = table["buckets"], table["slots"]
         bucket = bucket_of(queries, buckets).astype(np.int64)
-        needed = np.unique(bucket)
-        values, where = self._read_units(name, needed, 2 * slots)
-        starts = where[np.searchsorted(needed, bucket)]
-        pairs = values[starts[:, None] + 2 * np.arange(slots)[None, :]]  # the keys of each query's bucket
-        hit_query, hit_slot = np.nonzero((pairs == queries[:, None]) & (queries[:, None] != EMPTY))
+        rows = self._units(name, bucket, 2 * slots)  # each query's bucket: key, value, key, value, ...
+        hit_query, hit_slot = np.nonzero((rows[:, 0::2] == queries[:, None]) & (queries[:, None] != EMPTY))
         query = [hit_query]
-        value = [values[starts[hit_query] + 2 * hit_slot + 1]]
+        value = [rows[hit_query, 2 * hit_slot + 1]]
         overflow = self.overflow[name]
         if len(overflow):
             lo = np.searchsorted(overflow[:, 0], queries, side="left")
             counts = np.searchsorted(overflow[:, 0], queries, side="right") - lo
             query.append(np.repeat(np.arange(len(queries)), counts))
-            value.append(overflow[np.repeat(lo, counts) + _ramps(counts), 1])
+            value.append(overflow[np.repeat(lo, counts) + ramps(counts), 1])
         query_all, value_all = np.concatenate(query), np.concatenate(value)
         order = np.argsort(query_all, kind="stable")  # by query; within one, bucket slots then overflow
         return query_all[order], value_all[order]
@@ -276,10 +371,10 @@ class Segment:
             return []
         width = OFFSETS_READ
         needed = np.unique(np.concatenate((rows, rows + 1)) // width)
-        values, where = self._read_units("story_offsets", needed, width)
+        units = self._units("story_offsets", needed, width)
 
         def offsets(of: np.ndarray) -> list[int]:
-            return (start + values[where[np.searchsorted(needed, of // width)] + of % width]).tolist()
+            return (start + units[np.searchsorted(needed, of // width), of % width]).tolist()
 
         start = self.sections["story_records"][0]
         ranges = list(zip(offsets(rows), offsets(rows + 1), strict=True))
@@ -311,32 +406,202 @@ class Segment:
         )
 
 
-def _ramps(counts: np.ndarray) -> np.ndarray:
+def ramps(counts: np.ndarray) -> np.ndarray:
     """0, 1, ..., n-1 for each n of `counts`, concatenated."""
     total = int(counts.sum())
     return np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
-def merge(parts: Iterable[Contents]) -> Contents:
-    """Segments merged oldest first: a story's newest version wins, with the candidate keys of that
-    version; page keys and text digests are united (a text's newest story wins)."""
-    parts = list(parts)
-    latest: dict[int, tuple[int, Story]] = {}
-    for number, part in enumerate(parts):
-        for story in part.stories:
-            latest[story_key(story.story_id)] = (number, story)
-    keep = [
-        np.isin(part.candidate_stories, [k for k, (n, _) in latest.items() if n == number])
-        for number, part in enumerate(parts)
-    ]
-    digests = np.concatenate([part.text_digests for part in parts[::-1]]) if parts else np.zeros(0, np.uint64)
-    text_stories = np.concatenate([part.text_stories for part in parts[::-1]]) if parts else digests
-    _, first = np.unique(digests, return_index=True)  # the newest segment's entry for each digest
-    return Contents(
-        stories=[story for _, story in sorted(latest.values(), key=lambda item: item[0])],
-        candidate_keys=np.concatenate([p.candidate_keys[k] for p, k in zip(parts, keep, strict=True)]),
-        candidate_stories=np.concatenate([p.candidate_stories[k] for p, k in zip(parts, keep, strict=True)]),
-        page_keys=np.unique(np.concatenate([part.page_keys for part in parts])),
-        text_digests=digests[first],
-        text_stories=text_stories[first],
+class SectionWriter:
+    """A segment written section by section into files of a work folder, then joined after its
+    header (which names where each section starts), so no section is ever held whole in memory."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.files: dict[str, BinaryIO] = {}
+
+    def append(self, name: str, data: bytes) -> None:
+        if name not in self.files:
+            self.files[name] = (self.folder / f"{name}.part").open("w+b")
+        self.files[name].write(data)
+
+    def finish(self, target: Path, header: dict) -> None:
+        """The segment file at `target`, its `SECTIONS` in order; the section files are removed."""
+        header["sections"], position = {}, 0
+        for name in SECTIONS:
+            size = self.files[name].tell() if name in self.files else 0
+            header["sections"][name] = [position, size]  # from the end of the header
+            position += size
+        encoded = json.dumps(header, separators=(",", ":")).encode()
+        with target.open("wb") as out:
+            out.write(MAGIC + struct.pack("<Q", len(encoded)) + encoded)
+            for name in SECTIONS:
+                if name in self.files:
+                    with self.files.pop(name) as part:
+                        part.seek(0)
+                        shutil.copyfileobj(part, out, COPY_CHUNK)
+                    (self.folder / f"{name}.part").unlink()
+
+
+@dataclass
+class Versions:
+    """The story versions of each merged part (oldest first) that a later part replaces, and the
+    merged row each part's first kept story gets. Held in memory: 16 bytes per replaced version,
+    a small share of the stories (a story is rewritten when an earlier copy shows up)."""
+
+    rows: list[np.ndarray]  # per part, the sorted rows of its replaced versions
+    keys: list[np.ndarray]  # per part, their story keys, sorted
+    first_row: list[int]
+
+    def merged_rows(self, rows: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+        """The merged row of each kept story, given its part and its row there."""
+        merged = np.zeros(len(rows), dtype=np.uint64)
+        for number, replaced in enumerate(self.rows):
+            mine = numbers == number
+            dropped_before = np.searchsorted(replaced, rows[mine])  # a kept row is never in `replaced`
+            merged[mine] = self.first_row[number] + rows[mine] - dropped_before
+        return merged
+
+
+def _entries_in(part: Segment, name: str, buckets: int, first: int, end: int) -> np.ndarray:
+    """The (key, value) entries of a table of `part` whose keys fall in buckets [first, end) of a
+    table of `buckets` buckets. Buckets follow key order, so these are a run of the part's own
+    buckets (trimmed at its ends), then its overflow entries in that key range."""
+    low, high = -(-(first << 32) // buckets), -(-(end << 32) // buckets)  # the keys' top 32 bits
+    slots, own = part.tables[name]["slots"], part.tables[name]["buckets"]
+    start, stop = (low * own) >> 32, (((high - 1) * own) >> 32) + 1
+    pairs = np.frombuffer(part.section_bytes(name, 16 * slots * start, 16 * slots * stop), "<u8")
+    pairs = pairs.reshape(-1, 2)
+    top = pairs[:, 0] >> np.uint64(32)
+    pairs = pairs[(pairs[:, 0] != EMPTY) & (top >= low) & (top < high)]
+    overflow = part.overflow[name]
+    lo, hi = np.searchsorted(overflow[:, 0] >> np.uint64(32), [low, high])
+    return np.concatenate((pairs, overflow[lo:hi]))
+
+
+def _chunks(
+    parts: list[Segment], name: str, buckets: int, step: int
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Bucket ranges [first, end) of `step` buckets of a merged table, each with the parts' entries
+    in it as (key, value, part number) rows: parts oldest first, each part's entries in its table
+    order (so a stable sort by key keeps the oldest first, as a merge in memory would)."""
+    for first in range(0, buckets, step):
+        end = min(buckets, first + step)
+        found = [_entries_in(part, name, buckets, first, end) for part in parts]
+        numbers = np.repeat(np.arange(len(parts), dtype=np.uint64), [len(pairs) for pairs in found])
+        yield first, end, np.column_stack((np.concatenate(found).reshape(-1, 2), numbers))
+
+
+def _newest(entries: np.ndarray) -> np.ndarray:
+    """Where each key's entry of the newest part is among (key, value, part) rows (its first, if
+    that part has several): the others are replaced."""
+    order = np.lexsort((np.arange(len(entries)), -entries[:, 2].astype(np.int64), entries[:, 0]))
+    keys = entries[order, 0]
+    return order[np.concatenate(([True], keys[1:] != keys[:-1]))[: len(keys)]]
+
+
+def _buckets(parts: list[Segment], count: Callable[[Segment], int], mean: int) -> int:
+    """A merged table's buckets, from the parts' entries: an upper bound of what the merge keeps
+    (replaced versions, repeated keys and entries past the cap drop out), which leaves its buckets
+    a little emptier (probes read the same bytes) but needs no pass over the tables to count."""
+    return max(1, math.ceil(sum(count(part) for part in parts) / mean))
+
+
+def _replaced_versions(parts: list[Segment], config: DedupConfig) -> Versions:
+    """Which story versions later parts replace: a pass over the parts' story_keys tables in key
+    ranges, where all versions of a story meet."""
+    mean = config.index_bucket_entries
+    buckets = _buckets(parts, lambda part: part.story_count, mean)
+    step = max(1, config.compaction_chunk_entries // mean)
+    found: list[list[np.ndarray]] = [[] for _ in parts]
+    for _, _, entries in _chunks(parts, "story_keys", buckets, step):
+        replaced = np.ones(len(entries), dtype=bool)
+        replaced[_newest(entries)] = False
+        for number in np.unique(entries[replaced, 2]).tolist():
+            found[number].append(entries[replaced & (entries[:, 2] == number), :2])
+    pairs = [np.concatenate(mine).reshape(-1, 2) if mine else np.zeros((0, 2), np.uint64) for mine in found]
+    kept = [part.story_count - len(mine) for part, mine in zip(parts, pairs, strict=True)]
+    return Versions(
+        rows=[np.sort(mine[:, 1]) for mine in pairs],
+        keys=[np.sort(mine[:, 0]) for mine in pairs],
+        first_row=np.concatenate(([0], np.cumsum(kept)[:-1])).astype(int).tolist(),
     )
+
+
+def _copy_stories(parts: list[Segment], versions: Versions, writer: SectionWriter, chunk: int) -> int:
+    """Copy every kept story record, part after part, about `chunk` bytes at a time (offsets
+    `chunk` / 8 rows at a time); returns how many were kept."""
+    position, kept = 0, 0
+    writer.append("story_offsets", np.zeros(1, "<u8").tobytes())
+    for part, replaced in zip(parts, versions.rows, strict=True):
+        rows_per_read = max(1, chunk // 8)
+        for first in range(0, part.story_count, rows_per_read):
+            end = min(part.story_count, first + rows_per_read)
+            offsets = np.frombuffer(part.section_bytes("story_offsets", 8 * first, 8 * (end + 1)), "<u8")
+            offsets = offsets.astype(np.int64)
+            window = (offsets[:-1] - offsets[0]) // chunk  # rows starting in one window are read together
+            cuts = [0, *(np.flatnonzero(np.diff(window)) + 1).tolist(), end - first]
+            for lo, hi in itertools.pairwise(cuts):
+                data = part.section_bytes("story_records", int(offsets[lo]), int(offsets[hi]))
+                rows = np.arange(first + lo, first + hi)
+                keep = ~np.isin(rows, replaced)
+                starts = offsets[lo:hi][keep] - offsets[lo]
+                ends = offsets[lo + 1 : hi + 1][keep] - offsets[lo]
+                if not keep.all():
+                    data = b"".join(data[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True))
+                merged_ends = position + np.cumsum(ends - starts)
+                writer.append("story_records", data)
+                writer.append("story_offsets", merged_ends.astype("<u8").tobytes())
+                position = int(merged_ends[-1]) if len(merged_ends) else position
+                kept += int(keep.sum())
+    return kept
+
+
+def _kept(name: str, entries: np.ndarray, versions: Versions) -> tuple[np.ndarray, np.ndarray]:
+    """The (keys, values) of a chunk's (key, value, part) entries that the merged table keeps."""
+    keys, values, numbers = entries[:, 0], entries[:, 1], entries[:, 2]
+    if name == "candidate_keys":  # only the keys of a story's newest version
+        stale = np.zeros(len(entries), dtype=bool)
+        for number, replaced in enumerate(versions.keys):
+            mine = numbers == number
+            stale[mine] = np.isin(values[mine], replaced)
+        return keys[~stale], values[~stale]
+    if name == "page_keys":  # a set
+        unique = np.unique(keys)
+        return unique, np.zeros(len(unique), np.uint64)
+    newest = _newest(entries)  # a story's newest version, a text's newest story
+    if name == "story_keys":
+        return keys[newest], versions.merged_rows(values[newest], numbers[newest])
+    return keys[newest], values[newest]
+
+
+@contextmanager
+def merged_file(parts: list[Segment], scheme: str, level: int, config: DedupConfig) -> Iterator[Path]:
+    """The segment merging `parts` (oldest first) in a temporary file, removed on leaving: a story's
+    newest version wins with that version's candidate keys, page keys are united, a text's newest
+    story wins, and at most `max_bucket` entries are kept per key (the oldest first).
+
+    Streamed, so its memory is set by `compaction_chunk_entries` and `compaction_chunk_bytes`, not
+    by the parts' sizes: each table is merged a range of buckets at a time (a key range, so a run of
+    each part's buckets), the story records are copied a chunk of rows at a time, and the sections
+    go to files joined after the header at the end. Disk: about twice the merged segment, briefly.
+    """
+    mean, cap = config.index_bucket_entries, config.max_bucket
+    step = max(1, config.compaction_chunk_entries // mean)
+    with tempfile.TemporaryDirectory(prefix="dedup-merge-") as work:
+        writer = SectionWriter(Path(work))
+        versions = _replaced_versions(parts, config)
+        stories = _copy_stories(parts, versions, writer, config.compaction_chunk_bytes)
+        header: dict = {"scheme": scheme, "level": level, "stories": stories, "tables": {}}
+        for name in TABLES:
+            buckets, entries = _buckets(parts, lambda part, name=name: part.entries(name), mean), 0
+            for first, end, found in _chunks(parts, name, buckets, step):
+                keys, values = _first_per_key(*_kept(name, found, versions), cap)
+                table, overflow = _place(keys, values, buckets, slots_for(mean), first, end)
+                writer.append(name, table.tobytes())
+                writer.append(name + ".overflow", overflow.tobytes())
+                entries += len(keys)
+            header["tables"][name] = {"buckets": buckets, "slots": slots_for(mean), "entries": entries}
+        target = Path(work) / "merged.seg"
+        writer.finish(target, header)
+        yield target

@@ -84,9 +84,10 @@ class StoryFrequency:
         counters = np.concatenate([text.counters(self) for text in texts])
         owner = np.repeat(np.arange(len(texts), dtype=np.int64), [len(text.shingles) for text in texts])
         distinct = unique_sorted((owner << self.bits) | counters)
-        self.counts += np.bincount(distinct & ((1 << self.bits) - 1), minlength=len(self.counts)).astype(
-            np.int32
-        )
+        # Counted per shingle, not over the whole table: the table grows with the stories fetched,
+        # and a pass over it would cost time and memory in proportion.
+        counters, stories = np.unique(distinct & ((1 << self.bits) - 1), return_counts=True)
+        self.counts[counters] += stories.astype(np.int32)
 
 
 class ShingleMarks:
@@ -156,6 +157,17 @@ class Verifier:
         self._page = page
         self._page_marks.mark(page)
         self._page_counts = self.frequency.counts[page.counters(self.frequency)]
+
+    def may_verify(self, reference: Text) -> bool:
+        """Whether the current page and a reference share enough shingles to verify at all, a
+        cheap check before `overlap`: a shared shingle covers at most `shingle_words` words, and
+        a copy needs `containment_threshold` of at least `min_own_words` words of the smaller
+        text shared. A stored story met through one stock phrase stops here."""
+        config = self.config
+        needed = config.containment_threshold * config.min_own_words / config.shingle_words
+        self._reference_marks.mark(reference)
+        page_side = np.count_nonzero(self._reference_marks.has(self._page))
+        return page_side >= needed or np.count_nonzero(self._page_marks.has(reference)) >= needed
 
     def overlap(self, reference: Text) -> Overlap:
         """Own and shared words of the current page and a story's reference text.

@@ -10,12 +10,11 @@
 A scheduler maps `discover` and `fetch_urls` over sources; `fetch_sources` is the
 one-machine path. The written WARCs (`FetchSummary.warc_keys`) are ingest's input; with
 `FetchContext(mark_pending=True)` they are also recorded for the next `ingest`
-(pipeline/fetch/pending.py).
+(pipeline/pending.py).
 """
 
 from pipeline.fetch.context import FetchContext
 from pipeline.fetch.discover import Discovery, discover
-from pipeline.fetch.pending import mark_ingested, pending_archives
 from pipeline.fetch.politeness import Politeness, SharedStateError
 from pipeline.fetch.progress import FetchProgress, RichFetchProgress
 from pipeline.fetch.run import fetch_sources, fetch_urls
@@ -38,7 +37,5 @@ __all__ = [
     "fetch_sources",
     "fetch_urls",
     "load_sources",
-    "mark_ingested",
     "open_politeness",
-    "pending_archives",
 ]

@@ -36,7 +36,7 @@ class FetchContext:
     politeness: Politeness = field(default_factory=Politeness)  # host state: in-process, or Redis
     allow_private: bool = False  # may reach private, loopback and link-local addresses (tests, intranets)
     reprocess: bool = False  # fetch again what earlier runs fetched; ask feeds unconditionally
-    mark_pending: bool = False  # record each raw archive for the next `ingest` (pipeline/fetch/pending.py)
+    mark_pending: bool = False  # record each raw archive for the next `ingest` (pipeline/pending.py)
     progress: FetchProgress = field(default_factory=FetchProgress)
     host_limits: dict[str, HostLimits] = field(default_factory=dict)  # origin -> limits, set by the plan
 

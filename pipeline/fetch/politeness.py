@@ -166,4 +166,3 @@ class Politeness:
 
     throttle: HostThrottle = field(default_factory=LocalThrottle)
     robots: RobotsCache = field(default_factory=RobotsCache)
-

@@ -26,11 +26,11 @@ from pipeline.fetch.archive import WarcArchive
 from pipeline.fetch.client import FetchResult, WebClient
 from pipeline.fetch.context import FetchContext
 from pipeline.fetch.discover import discover
-from pipeline.fetch.pending import mark_pending
 from pipeline.fetch.plan import BAD_URLS, Listing, Plan, plan_pages
 from pipeline.fetch.politeness import origin_of
 from pipeline.fetch.sources_file import Source
 from pipeline.fetch.summary import FetchSummary
+from pipeline.pending import mark_pending
 from pipeline.records import utc_iso
 
 MAX_LANES = 256  # pages in flight at once across all hosts (threads, mostly waiting for their host's turn)

@@ -22,7 +22,8 @@ from pipeline.store import Store, open_store
 from tests.conftest import REPO, SHARED
 
 PAGES = 40  # from the dev syndication set: originals, copies and hard negatives
-SETTINGS = "run:\n  part_records: 8\n"  # several article and lineage parts, to die between them
+# Several batches of pages and several article and lineage parts, to die between them.
+SETTINGS = "run:\n  part_records: 8\n  batch_pages: 16\n"
 
 
 def write_crawl(path: Path, pages: int = PAGES, skip: int = 0) -> Path:

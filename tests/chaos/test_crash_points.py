@@ -53,7 +53,7 @@ def check_crash_and_rerun(
     assert all(pages == PAGES for pages in outcome.pages_in)  # each committed run accounted for every page
 
 
-@pytest.mark.parametrize("point", NAMES)
+@pytest.mark.parametrize("point", [*NAMES, "write.index_segment@2"])  # and after a second batch
 def test_kill_at_every_step_on_a_folder(
     point: str, tmp_path: Path, crawl: Path, settings: Path, reference
 ) -> None:

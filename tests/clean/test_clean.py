@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -175,3 +177,14 @@ def test_utf16_and_utf32_pages_with_a_bom_are_articles_not_binary(codec: str) ->
 def test_a_charset_browsers_refuse_to_decode_is_rejected() -> None:
     [rejection] = clean(raw(b"<p>\x1b$)C text</p>", charset="iso-2022-kr"))
     assert isinstance(rejection, Rejection) and rejection.reason == "encoding"
+
+
+def test_the_run_level_half_loads_no_html_reader() -> None:
+    """The main process runs `finish_run` and hands pages to the workers: trafilatura is theirs alone."""
+    check = (
+        "import sys, pipeline.runner, pipeline.extract, pipeline.clean; "
+        "readers = [m for m in sys.modules if m.split('.')[0] in ('trafilatura', 'htmldate', 'justext')]; "
+        "sys.exit(' '.join(readers) or None)"
+    )
+    run = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert (run.returncode, run.stderr) == (0, "")

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from lxml import etree
+from lxml.html import HtmlElement
+from trafilatura.external import compare_extraction
+from trafilatura.utils import load_html
 
 from pipeline.clean import extract
 from pipeline.clean.blocks import Block
-from pipeline.clean.html import Readings, choose_blocks
+from pipeline.clean.html import (
+    RECALL,
+    RECALL_CROSS_CHECKED_FACTOR,
+    Readings,
+    choose_blocks,
+    parse_html,
+)
 from pipeline.config import CleanConfig
 from pipeline.records import Document, RawPage
 
@@ -16,8 +26,35 @@ CONFIG = CleanConfig()
 PROSE = "The council approved the new budget on Monday after a long debate about school funding."
 
 
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<!DOCTYPE html>\n<html><head><title>T</title></head>"
+        "<body><form><input value='x'></form><p>a</p></body></html>",
+        '<?xml version="1.0" encoding="utf-8"?><html><body><p>caf\u00e9</p></body></html>',
+        "<div><p>a fragment</p><p>of two blocks</p></div>",
+        "<p>one block, no html</p>",
+        "plain words",
+        "",
+    ],
+)
+def test_the_parse_is_trafilaturas_with_every_element_an_html_element(html: str) -> None:
+    tree, theirs = parse_html(html), load_html(html)
+    assert (tree is None) == (theirs is None)
+    if tree is not None:
+        assert etree.tostring(tree) == etree.tostring(theirs)
+        assert {type(element) for element in tree.iter()} == {HtmlElement}
+
+
 def precise_body(*paragraphs: str) -> etree._Element:
     return etree.fromstring("<body>" + "".join(f"<p>{p}</p>" for p in paragraphs) + "</body>")
+
+
+def test_a_long_recall_reading_is_kept_without_reading_the_trees() -> None:
+    """`read` skips the cross-check, and the copies it would get, past this length: so does trafilatura."""
+    body = precise_body(PROSE)
+    text = "x" * (RECALL_CROSS_CHECKED_FACTOR * RECALL.min_extracted_size + 1)
+    assert compare_extraction(None, None, body, text, RECALL) == (body, text)
 
 
 def test_the_span_both_readings_agree_on_is_kept() -> None:

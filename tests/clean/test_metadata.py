@@ -1,4 +1,4 @@
-"""Metadata: dates normalised to ISO 8601 (UTC when zoned), authors, canonical URL."""
+"""Metadata: declared and guessed publication times, authors, canonical URL."""
 
 from __future__ import annotations
 
@@ -10,33 +10,9 @@ from pipeline.clean.metadata import (
     canonical_url,
     declared_time,
     html_metadata,
-    is_date_line,
-    normalise_date,
     published_time,
     refined_day,
 )
-
-
-@pytest.mark.parametrize(
-    ("written", "iso"),
-    [
-        ("2020-09-14T10:34:49.458Z", "2020-09-14T10:34:49Z"),
-        ("2020-09-17T13:02:00+02:00", "2020-09-17T11:02:00Z"),
-        ("2020-09-17 13:02", "2020-09-17T13:02:00"),
-        ("2020-09-17", "2020-09-17"),
-        ("September 17, 2020 13:02", "2020-09-17T13:02:00"),
-        ("Tuesday, 11 August 2020", "2020-08-11"),
-        ("no date here", None),
-        ("1850-01-01", None),
-    ],
-)
-def test_normalise_date(written: str, iso: str | None) -> None:
-    assert normalise_date(written) == iso
-
-
-def test_date_lines_are_only_dates() -> None:
-    assert is_date_line("Published: September 17, 2020 at 1:02 pm")
-    assert not is_date_line("The meeting on September 17, 2020 was cancelled by the mayor.")
 
 
 def page(head: str, body: str = "") -> lxml_html.HtmlElement:
@@ -65,20 +41,6 @@ def test_a_byline_time_refines_a_bare_day() -> None:
     tree = page("", "<div>By J. Smith · September 18, 2020 06:16 · No Comments</div><p>Text.</p>")
     assert refined_day(tree, "2020-09-18") == "2020-09-18T06:16:00"
     assert refined_day(tree, "2020-09-19") == "2020-09-19"  # another day: a teaser's date
-
-
-@pytest.mark.parametrize(
-    ("written", "expected"),
-    [
-        ("November 19, 2019, 9:02 AM", "2019-11-19T09:02:00"),
-        ("Monday, November 18th, 2019", "2019-11-18"),
-        ("20 Nov 2019 08:02", "2019-11-20T08:02:00"),
-        ("Published: 3 March 2020, 10:12", "2020-03-03T10:12:00"),
-        ("19 Nov 2019 07:09 GMT", "2019-11-19T07:09:00Z"),  # a zone: dateparser's part
-    ],
-)
-def test_dates_written_in_words(written: str, expected: str) -> None:
-    assert normalise_date(written) == expected
 
 
 def test_a_page_without_declared_time_gets_htmldates_day() -> None:

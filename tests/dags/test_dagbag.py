@@ -29,9 +29,11 @@ def test_ingest_runs_over_data_intervals_one_at_a_time(dagbag) -> None:
         "fetch_source",
         "find_inputs",
         "extract_shard",
+        "prepare_run",
+        "probe_partition",
         "commit_run",
     ]
-    for task_id in ("discover_source", "fetch_source", "extract_shard"):
+    for task_id in ("discover_source", "fetch_source", "extract_shard", "probe_partition"):
         assert type(dag.get_task(task_id)).__name__ == "DecoratedMappedOperator"
     # Only the tasks that reach outside hosts wait for the news_external pool; cleaning has its own.
     assert {task.task_id for task in dag.tasks if task.pool == "news_external"} == {

@@ -97,6 +97,8 @@ def test_interval_with_nothing_landed_is_skipped(fresh_dag, landed: str, s3) -> 
         "fetch_source": "skipped",
         "find_inputs": "success",
         "extract_shard": "skipped",
+        "prepare_run": "skipped",
+        "probe_partition": "skipped",
         "commit_run": "skipped",
     }
     assert corpus_events(run) == []

@@ -68,7 +68,7 @@ def test_invalid_params_are_rejected_before_a_run_exists(fresh_dag, conf: dict, 
         # api-server refuses it).
         (
             {"landing_from": "2026-11-22", "landing_to": "2026-11-23"},
-            "unknown Params ['landing_to']; the Params are ['inputs', 'landing_days', 'landing_from',",
+            "unknown Params ['landing_to']; the Params are ['dedup_partitions', 'inputs', 'landing_days',",
         ),
         ({}, "nothing to read: give inputs, or landing_from (and landing_days)"),
     ],

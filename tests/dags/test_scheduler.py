@@ -8,6 +8,9 @@ over a SQLite DB, with a local folder as the corpus store. One stack, two lives:
    process is still there.
 2. Stopped, then started again at the real time: 5 hours later. Its runs read every landed hour
    no committed run took, the failed run's hour included: each landed file is ingested once.
+
+Then, with news_ingest paused, a news_reprocess run whose dedup probes are spread over four mapped
+tasks (run side by side by the LocalExecutor) stores exactly what one CLI process stores.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import glob
 import json
 import os
 import secrets
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -276,3 +280,70 @@ def test_after_a_five_hour_outage_every_landed_hour_is_ingested_once(stack) -> N
         hour: 1 for hour in LANDED_HOURS if hour <= newest
     }
     assert not [hour for hour in ingested if hour > newest]  # the hour still landing waits
+
+
+def decisions_of(store_dir: Path, run_prefix: str) -> set[tuple]:
+    """Each page's decision in the runs whose id starts with `run_prefix`."""
+    from pipeline.corpus import iter_lineage
+    from pipeline.store import open_store
+
+    return {
+        (row["url"], row["status"], row["article_id"], row["canonical_url"], row["similarity"], row["method"])
+        for row in iter_lineage(open_store(str(store_dir)))
+        if row["run_id"].startswith(run_prefix)
+    }
+
+
+def test_dedup_in_four_partitions_decides_as_one_process(stack, tmp_path: Path) -> None:
+    """news_reprocess with dedup spread over 4 mapped probe tasks (LocalExecutor), against an index
+    holding the first half of the dev syndication set, stores exactly what the CLI stores."""
+    from tests.chaos.runs import write_crawl
+    from tests.conftest import run_cli
+
+    stack, store = stack
+    stack.airflow("dags", "pause", "news_ingest")  # no hourly run from now on ...
+    in_flight = ("queued", "running")
+    stack.wait(
+        "no ingest run in flight", lambda: all(s not in in_flight for s, _ in stack.ingest_runs().values())
+    )
+    first, second = (
+        write_crawl(tmp_path / "first.warc.gz", 240),
+        write_crawl(tmp_path / "second.warc.gz", 244, 240),
+    )
+    assert (
+        run_cli("ingest", "--input", str(first), "--store", str(store), "--run-id", "history").returncode == 0
+    )
+    alone = tmp_path / "alone"
+    shutil.copytree(store, alone)
+    assert run_cli("ingest", "--input", str(second), "--store", str(alone), "--run-id", "cli").returncode == 0
+
+    conf = json.dumps({"inputs": [str(second)], "dedup_partitions": 4})
+    stack.airflow("dags", "trigger", "news_reprocess", "--conf", conf)
+    runs = "SELECT state FROM dag_run WHERE dag_id = 'news_reprocess'"
+    stack.wait(
+        "the reprocess run", lambda: [state for (state,) in stack.query(runs)] == ["success"], timeout=300
+    )
+
+    probes = stack.query(
+        "SELECT map_index, state FROM task_instance"
+        " WHERE dag_id = 'news_reprocess' AND task_id = 'probe_partition'"
+    )
+    assert sorted(probes) == [(n, "success") for n in range(4)]
+    spread = decisions_of(store, "news_reprocess-")
+    assert spread == decisions_of(alone, "cli")
+    stored = {article_id for _, _, article_id, *_ in decisions_of(store, "history")}
+    assert any(
+        status == "duplicate" and story in stored for _, status, story, *_ in spread
+    )  # probes found them
+
+    # A second run of the same input adds nothing.
+    records = "articles", "lineage"
+    before = sorted(str(p.relative_to(store)) for kind in records for p in (store / kind).rglob("*.gz"))
+    stack.airflow("dags", "trigger", "news_reprocess", "--conf", conf)
+    stack.wait(
+        "the second run", lambda: [state for (state,) in stack.query(runs)] == ["success"] * 2, timeout=300
+    )
+    assert decisions_of(store, "news_reprocess-") == spread
+    assert (
+        sorted(str(p.relative_to(store)) for kind in records for p in (store / kind).rglob("*.gz")) == before
+    )

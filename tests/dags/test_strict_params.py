@@ -15,7 +15,7 @@ import pytest
 from tests.api_server import access_token, airflow_env, api_server
 
 USERS = {"trigger": ("user", "trigger-password-12"), "reader": ("viewer", "reader-password-12")}
-PARAMS = ["inputs", "landing_days", "landing_from", "reprocess", "shards"]
+PARAMS = ["dedup_partitions", "inputs", "landing_days", "landing_from", "reprocess", "shards"]
 
 
 @pytest.fixture(scope="module")

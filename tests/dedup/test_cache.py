@@ -1,8 +1,10 @@
-"""The local cache of S3 index segments: one GET per segment, then probes by pread."""
+"""The local cache of S3 index segments: one GET per segment, then probes of the mapped copy."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -59,6 +61,24 @@ def test_a_damaged_copy_is_downloaded_again(s3_bucket: str, tmp_path: Path) -> N
     assert probe(store, cache, every) == expected
     assert calls["GetObject"] == 1
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_a_download_abandoned_by_a_killed_run_is_removed_and_one_in_progress_kept(
+    s3_bucket: str, tmp_path: Path
+) -> None:
+    store, _, every = stored(s3_bucket)
+    tmp_path.mkdir(exist_ok=True)
+    abandoned, in_progress = tmp_path / ".tmp-abandoned", tmp_path / ".tmp-in-progress"
+    for temp in (abandoned, in_progress):
+        temp.write_bytes(b"DEDUPSEG1\n half a segment")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(abandoned, (hours_ago, hours_ago))
+
+    probe(store, SegmentCache(tmp_path, 1 << 20), every)  # downloads a copy
+
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".tmp-")) == [
+        in_progress.name
+    ]
 
 
 def test_segments_beyond_the_cap_are_read_by_ranges_and_old_copies_evicted(

@@ -12,6 +12,7 @@ from pipeline.dedup.shingles import shingle_batch
 from pipeline.dedup.verification import Overlap, StoryFrequency, Text, Verifier
 from pipeline.records import Decision, Document
 from tests.dedup.texts import (
+    DATELINE,
     LOCAL_PARAGRAPHS,
     MATCH_FACTS,
     MATCH_REPORT,
@@ -23,7 +24,9 @@ from tests.dedup.texts import (
     TRANSFORMS,
     WIRE_STORY,
     document,
+    edited,
     text,
+    watermarked,
 )
 
 CONFIG = DedupConfig()
@@ -269,3 +272,34 @@ def test_without_sampled_shingle_keys_the_long_extended_copy_is_missed() -> None
     added = local_paragraphs(9 * len(text(WIRE_STORY).split()), seed=0)
     copy = document("https://copy.example/after", WIRE_STORY + added, "2020-09-14T11:00:00Z")
     assert stories(assign([ORIGINAL, copy], DedupConfig(containment_sample=0))) == 2
+
+
+def test_the_cheap_check_before_verification_never_drops_a_copy() -> None:
+    """`may_verify` passes every pair that verifies, and stops a page that shares one phrase."""
+    wire = WIRE_STORY
+    pages = [
+        wire,
+        wire[:1],
+        wire[:2],
+        [DATELINE + wire[0], *wire[1:3], TRAILER],
+        edited(wire),
+        watermarked(wire[:3]),
+        [*LOCAL_PARAGRAPHS, wire[3]],
+        *STORIES_QUOTING_THE_STATEMENT,
+        *PRESS_RELEASES,
+        [LOCAL_PARAGRAPHS[0] + " " + " ".join(wire[0].split()[:5])],  # one phrase of the story
+    ]
+    *candidates, phrase_only = texts(*pages)
+    reference, *_ = candidates
+    frequency = StoryFrequency(CONFIG.frequency_counters, 10_000)
+    verifier = Verifier(CONFIG, frequency)
+    verified = 0
+    for page in candidates:
+        verifier.start(page)
+        for other in candidates:
+            if verifier.overlap(other).verifies(CONFIG):
+                verified += 1
+                assert verifier.may_verify(other)
+    assert verified > len(candidates)  # more than each text with itself
+    verifier.start(phrase_only)
+    assert verifier.overlap(reference).shared[0] > 0 and not verifier.may_verify(reference)

@@ -145,7 +145,7 @@ def two_runs_at_once(store: Store, gate: Gate, tmp_path: Path, write_warc) -> No
     copy = [DATELINE + WIRE_STORY[0], *WIRE_STORY[1:], TRAILER]
     copied = wire_warc(tmp_path, write_warc, "copy", "https://copy.example/dam", copy, "2020-09-14T12:00:00Z")
     staging = {
-        run: [extract_shard([source], store, run, 0, CONFIG)]
+        run: extract_shard([source], store, run, 0, CONFIG)
         for run, source in (("run-a", original), ("run-b", copied))
     }
     errors: list[BaseException] = []
@@ -268,6 +268,21 @@ def test_compaction_merges_committed_segments_without_changing_what_runs_see(
         store = S3Store(make_s3_client(), bucket, "corpus")
     config = CONFIG.dedup.model_copy(update={"compaction_fanout": 2, "index_bucket_entries": 2})
     every = stories(7)
+    plain = commit_seven_runs(store, config, every)
+    state = index.load_index(store, config)
+    assert len(state.parts) <= 3 and any(part.key.startswith("index/merged/") for part in state.parts)
+    uncompacted = index.IndexState(plain, state.sequence)
+    assert probe_view(state, every) == probe_view(uncompacted, every)
+    assert state.all_stories()[every[0].story_id].canonical_url == "https://earlier.example/a"
+    assert len(state.seen) == 14
+
+
+def commit_seven_runs(
+    store: Store, config: DedupConfig, every: list[Story], swept: list | None = None
+) -> list:
+    """Seven runs committed by hand, one story each (the last gives the first a new canonical),
+    each compacting as the plan says; with `swept`, each sweeps after its commit as runs do.
+    Returns each run's own segment, opened before any compaction."""
     plain: list[Segment] = []
     for number, story in enumerate(every):
         run = f"r{number}"
@@ -279,15 +294,35 @@ def test_compaction_merges_committed_segments_without_changing_what_runs_see(
             index.encode_segment(changed, [number, 50 + number], config, {number: story.story_id}),
         )
         plain.append(index.open_segment(store, objects.index, config, index.segment_cache(config)))
+        state.parts.append(plain[-1])
         index.compact(store, run, state, objects, config)
         commits.append(store, Manifest(run, number + 1, "2026-11-22T05:00:00Z", RunCounts(), objects))
         commits.roll_forward(store)
-    state = index.load_index(store, config)
-    assert len(state.parts) <= 3 and any(part.key.startswith("index/merged/") for part in state.parts)
-    uncompacted = index.IndexState(plain, state.sequence)
-    assert probe_view(state, every) == probe_view(uncompacted, every)
-    assert state.all_stories()[every[0].story_id].canonical_url == "https://earlier.example/a"
-    assert len(state.seen) == 14
+        if swept is not None:
+            swept += index.sweep(store, commits.committed_runs(store), config)
+    return plain
+
+
+def test_replaced_segments_are_swept_some_commits_later(tmp_path: Path) -> None:
+    config = CONFIG.dedup.model_copy(
+        update={"compaction_fanout": 2, "index_bucket_entries": 2, "index_sweep_after_commits": 2}
+    )
+    every = stories(7)
+    kept, swept_store = LocalStore(tmp_path / "kept"), LocalStore(tmp_path / "swept")
+    commit_seven_runs(kept, config, every)
+    swept: list[str] = []
+    commit_seven_runs(swept_store, config, every, swept)
+
+    runs = commits.committed_runs(swept_store)
+    old_enough = {key for run in runs if run.merged and run.sequence <= len(runs) - 2 for key in run.replaces}
+    recent = {key for run in runs if run.merged and run.sequence > len(runs) - 2 for key in run.replaces}
+    stored = set(swept_store.list("index/"))
+    assert swept and set(swept) == old_enough - set(index.live_segments(runs))
+    assert not stored & set(swept)
+    assert recent | set(index.live_segments(runs)) <= stored
+    assert probe_view(index.load_index(swept_store, config), every) == probe_view(
+        index.load_index(kept, config), every
+    )
 
 
 def test_a_compaction_of_a_run_that_never_committed_is_ignored_and_tidied(tmp_path: Path, write_warc) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.corpus import iter_articles, iter_lineage
-from pipeline.fetch import pending_archives
+from pipeline.pending import pending_archives
 from pipeline.records import RawPage
 from pipeline.store import LocalStore
 from tests.conftest import REPO, run_cli
