@@ -85,9 +85,11 @@ class StoryFrequency:
         owner = np.repeat(np.arange(len(texts), dtype=np.int64), [len(text.shingles) for text in texts])
         distinct = unique_sorted((owner << self.bits) | counters)
         # Counted per shingle, not over the whole table: the table grows with the stories fetched,
-        # and a pass over it would cost time and memory in proportion.
-        counters, stories = np.unique(distinct & ((1 << self.bits) - 1), return_counts=True)
-        self.counts[counters] += stories.astype(np.int32)
+        # and a pass over it would cost time and memory in proportion. Sorted and counted by runs:
+        # NumPy 2's np.unique(return_counts=True) takes several times as long.
+        counters = np.sort(distinct & ((1 << self.bits) - 1))
+        starts = np.flatnonzero(np.diff(counters, prepend=-1))
+        self.counts[counters[starts]] += np.diff(starts, append=len(counters)).astype(np.int32)
 
 
 class ShingleMarks:
