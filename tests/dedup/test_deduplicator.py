@@ -318,3 +318,15 @@ def test_stories_counted_at_once_as_one_by_one() -> None:
     assert np.array_equal(at_once.counts, one_by_one.counts)
     statement = texts([STATEMENT])[0].counters(at_once)
     assert np.median(at_once.counts[statement]) == 2  # in two stories, however often in one
+
+
+def test_story_counts_stop_at_the_ceiling_without_wrapping() -> None:
+    """A shingle in more stories than a counter holds stays the commonest (common whatever
+    `common_stories` may be), however the stories are counted."""
+    statement = texts([STATEMENT])[0]
+    frequency = StoryFrequency(CONFIG.frequency_counters, 1_000)
+    frequency.add_stories([statement] * 200)
+    for _ in range(100):
+        frequency.add(statement.counters(frequency))
+    frequency.add_stories([statement] * 200)
+    assert set(frequency.counts[statement.counters(frequency)].tolist()) == {StoryFrequency.CEILING}
