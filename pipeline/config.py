@@ -154,7 +154,10 @@ class DedupConfig(Settings):
         25, ge=1, description="the smaller text needs this many own words to be judged"
     )
     common_stories: int = Field(
-        3, ge=1, description="a shingle that this many other stories have is common, not evidence"
+        3,
+        ge=1,
+        le=254,  # StoryFrequency.CEILING - 1: story counts stop at 255
+        description="a shingle that this many other stories have is common, not evidence",
     )
     unzoned_hours: float = Field(
         0.0,

@@ -177,16 +177,30 @@ class Deduplicator:
         )
         frequency.add_stories(self._stored_texts)
         verifier = Verifier(config, frequency)
-        groups: list[_Group] = []
+        # A stored story met only as a candidate stays None, its stored text the reference: most
+        # are met through a stock phrase and never joined, and need no group of their own.
+        groups: list[_Group | None] = []
         group_of_stored: dict[int, int] = {}
+        stored_of_group: dict[int, int] = {}
         group_of_text: dict[int, int] = {}  # text digest -> the group of the batch's pages with that text
         group_of_rank: list[int] = []  # the group each page (in placing order) went to
 
         def stored_group(stored: int) -> int:
             if stored not in group_of_stored:
                 group_of_stored[stored] = len(groups)
-                groups.append(self._stored_group(stored, frequency))
+                stored_of_group[len(groups)] = stored
+                groups.append(None)
             return group_of_stored[stored]
+
+        def joined(number: int) -> _Group:
+            group = groups[number]
+            if group is None:
+                group = groups[number] = self._stored_group(stored_of_group[number], frequency)
+            return group
+
+        def reference(number: int) -> Text:
+            group = groups[number]
+            return self._stored_texts[stored_of_group[number]] if group is None else group.text
 
         for rank, i in enumerate(order):
             candidate, digest = Candidate(windows[i], texts[i]), texts[i].digest
@@ -195,7 +209,7 @@ class Deduplicator:
                 twin = stored_group(stored_of_text[digest])
             if twin is not None:
                 group_of_rank.append(twin)
-                groups[twin].join_identical(i, candidate, frequency)
+                joined(twin).join_identical(i, candidate, frequency)
                 continue
             bands: dict[int, int] = {}  # candidate group -> most LSH bands shared with one of its pages
             for stored, shared in stored_neighbours.of(rank):
@@ -204,15 +218,16 @@ class Deduplicator:
             for earlier, shared in batch_neighbours.of(rank):
                 bands[group_of_rank[earlier]] = max(shared, bands.get(group_of_rank[earlier], 0))
             ranked = sorted(bands, key=lambda g: -bands[g])[: config.max_candidates]
-            best = self._best_match(texts[i], [groups[g].text for g in ranked], verifier)
+            best = self._best_match(texts[i], [reference(g) for g in ranked], verifier)
             group_of_text[digest] = len(groups) if best is None else ranked[best[0]]
             group_of_rank.append(group_of_text[digest])
             if best is None:
                 frequency.add(texts[i].counters(frequency))
                 groups.append(_Group(self._choice(candidate), [i], texts[i].counters(frequency), members=[i]))
             else:
-                groups[ranked[best[0]]].join(i, candidate, best[1], frequency)
-        return self._decide(docs, texts, [group for group in groups if group.members], verifier)
+                joined(ranked[best[0]]).join(i, candidate, best[1], frequency)
+        placed = [group for group in groups if group is not None and group.members]
+        return self._decide(docs, texts, placed, verifier)
 
     def _stored_group(self, stored: int, frequency: StoryFrequency) -> _Group:
         story, text = self._stored[stored], self._stored_texts[stored]

@@ -303,3 +303,30 @@ def test_the_cheap_check_before_verification_never_drops_a_copy() -> None:
     assert verified > len(candidates)  # more than each text with itself
     verifier.start(phrase_only)
     assert verifier.overlap(reference).shared[0] > 0 and not verifier.may_verify(reference)
+
+
+def test_stories_counted_at_once_as_one_by_one() -> None:
+    """`add_stories` counts each story's shingles once, as `add` does for one story: a shingle
+    repeated within a story (a paragraph printed twice) or shared by several stories."""
+    repeated = [STATEMENT, NOTE, STATEMENT]
+    batch = texts(repeated, [STATEMENT, MATCH_REPORT[0]], MATCH_REPORT, [NOTE, NOTE, DATELINE])
+    at_once = StoryFrequency(CONFIG.frequency_counters, 1_000)
+    one_by_one = StoryFrequency(CONFIG.frequency_counters, 1_000)
+    at_once.add_stories(batch)
+    for text_ in batch:
+        one_by_one.add(text_.counters(one_by_one))
+    assert np.array_equal(at_once.counts, one_by_one.counts)
+    statement = texts([STATEMENT])[0].counters(at_once)
+    assert np.median(at_once.counts[statement]) == 2  # in two stories, however often in one
+
+
+def test_story_counts_stop_at_the_ceiling_without_wrapping() -> None:
+    """A shingle in more stories than a counter holds stays the commonest (common whatever
+    `common_stories` may be), however the stories are counted."""
+    statement = texts([STATEMENT])[0]
+    frequency = StoryFrequency(CONFIG.frequency_counters, 1_000)
+    frequency.add_stories([statement] * 200)
+    for _ in range(100):
+        frequency.add(statement.counters(frequency))
+    frequency.add_stories([statement] * 200)
+    assert set(frequency.counts[statement.counters(frequency)].tolist()) == {StoryFrequency.CEILING}
