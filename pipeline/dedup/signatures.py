@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from datasketch import MinHash
 
 from pipeline.config import DedupConfig
 from pipeline.dedup.shingles import fmix32, odd_constants, unique_sorted
@@ -33,6 +32,10 @@ class Signer:
     SCHEME = "affine32"
 
     def __init__(self, num_perm: int, seed: int) -> None:
+        # Imported here: datasketch imports scipy (half a second of CPU), which the processes
+        # that never sign a text (cleaning, fetching, reporting, most Airflow tasks) skip.
+        from datasketch import MinHash
+
         a, b = MinHash(num_perm=num_perm, seed=seed, scheme=self.SCHEME).permutations
         self.a = a.astype(np.uint32)
         self.b = b.astype(np.uint32)
