@@ -210,15 +210,17 @@ def _adopt_legacy_manifests(store: Store) -> None:
         store.put_if_absent(layout.commit_key(manifest.sequence), manifest.encode())
 
 
-def roll_forward(store: Store) -> None:
-    """Bring the run copies and the HEAD cache up to the log (call with the lease held)."""
+def roll_forward(store: Store) -> list[CommittedRun]:
+    """Bring the run copies and the HEAD cache up to the log (call with the lease held); return
+    every committed run, as `committed_runs` would."""
     _adopt_legacy_manifests(store)
     runs = _head(store)
     newer = read_manifests(store, after=last_sequence(runs))
     if not newer:
-        return
+        return runs
     for manifest in newer:
         store.put(layout.manifest_key(manifest.run_id), manifest.encode())
     runs += [_committed(m) for m in newer]
     head = {"sequence": last_sequence(runs), "runs": [asdict(run) for run in runs]}
     store.put(layout.HEAD_KEY, json.dumps(head, indent=1).encode())
+    return runs

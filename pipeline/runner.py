@@ -163,8 +163,12 @@ class Batch:
 
     docs: list[Document]
     rejections: list[Rejection]
-    page_keys: list[int]  # of every page read for the first time (for the index)
     counts: RunCounts  # pages in and already ingested, so far
+
+    @property
+    def page_keys(self) -> list[int]:
+        """The keys of the pages it reads for the first time (for the index)."""
+        return [_item_key(item) for item in (*self.docs, *self.rejections)]
 
 
 @dataclass
@@ -192,12 +196,11 @@ def prepare(loaded: Loaded, items: list[Document | Rejection], config: Config, r
     """Drop the pages read before (by an earlier run or batch, or twice in this batch), then
     remove site templates (those known, and those this batch shows) from the others."""
     keys = [_item_key(item) for item in items]
-    fresh, fresh_keys = [], []
+    fresh = []
     for item, key, seen in zip(items, keys, loaded.read_before(keys, reprocess), strict=True):
         if not seen and key not in loaded.run_pages:
             loaded.run_pages.add(key)
             fresh.append(item)
-            fresh_keys.append(key)
     docs = [item for item in fresh if isinstance(item, Document)]
     learned: clean.SiteLines = {}
     finished = clean.finish_run(docs, config.clean, loaded.templates.known, learned)
@@ -206,7 +209,7 @@ def prepare(loaded: Loaded, items: list[Document | Rejection], config: Config, r
     rejections += [item for item in finished if isinstance(item, Rejection)]
     docs = [item for item in finished if isinstance(item, Document)]
     counts = RunCounts(pages_in=len(items), already_ingested=len(items) - len(fresh))
-    return Batch(docs, rejections, fresh_keys, counts)
+    return Batch(docs, rejections, counts)
 
 
 def decide(
@@ -324,9 +327,9 @@ def _after_commit(store: Store, config: Config) -> None:
     so a failure here is a warning."""
     try:
         failpoint("commit.after_manifest")
-        commits.roll_forward(store)
+        runs = commits.roll_forward(store)
         failpoint("commit.after_head")
-        index.sweep(store, commits.committed_runs(store), config.dedup)
+        index.sweep(store, runs, config.dedup)
     except (StoreError, OSError) as err:
         log.warning(
             "run committed; updating the index HEAD or sweeping failed (the next run does it): %s", err
@@ -518,7 +521,7 @@ def prepare_run(
     count = 0
     for items in batches(_read_staging(store, staging_keys), config.run.batch_pages):
         batch = prepare(loaded, items, config, reprocess)
-        header = {"kind": "Batch", "page_keys": batch.page_keys, **asdict(batch.counts)}
+        header = {"kind": "Batch", **asdict(batch.counts)}
         rows = [header, *_rows([*batch.docs, *batch.rejections])]
         store.put(_batch_key(run_id, count), output.encode_jsonl_gz(rows))
         asked = partitions.batch_keys(batch.docs, config.dedup)
@@ -563,7 +566,6 @@ def _prepared_batches(
         batch = Batch(
             [item for item in items if isinstance(item, Document)],
             [item for item in items if isinstance(item, Rejection)],
-            header["page_keys"],
             counts,
         )
         yield batch, partitions.Probes.combined([probes[number] for probes in found])

@@ -240,7 +240,7 @@ def encode(contents: Contents, scheme: str, level: int, mean: int, cap: int) -> 
         "page_keys": (np.unique(contents.page_keys.astype(np.uint64)), np.zeros(0, np.uint64)),
         "text_digests": (contents.text_digests, contents.text_stories),
     }
-    header: dict = {"scheme": scheme, "level": level, "stories": len(keys), "tables": {}, "sections": {}}
+    header: dict = {"scheme": scheme, "level": level, "stories": len(keys), "tables": {}}
     sections: dict[str, bytes] = {}
     for name, (table_keys, values) in tables.items():
         values = values if len(values) == len(table_keys) else np.zeros(len(table_keys), np.uint64)
@@ -249,13 +249,19 @@ def encode(contents: Contents, scheme: str, level: int, mean: int, cap: int) -> 
         )
     sections["story_offsets"] = offsets.tobytes()
     sections["story_records"] = b"".join(records)
-    body, position = [], 0
-    for name, data in sections.items():
-        header["sections"][name] = [position, len(data)]  # from the end of the header
-        body.append(data)
-        position += len(data)
+    prefix = _prefix(header, {name: len(data) for name, data in sections.items()})
+    return prefix + b"".join(sections[name] for name in SECTIONS)
+
+
+def _prefix(header: dict, sizes: dict[str, int]) -> bytes:
+    """What precedes a segment's sections: the magic, the header's length and the header, which
+    names where each section (`SECTIONS`, in order; `sizes` in bytes) starts after it."""
+    header["sections"], position = {}, 0
+    for name in SECTIONS:
+        header["sections"][name] = [position, sizes.get(name, 0)]
+        position += sizes.get(name, 0)
     encoded = json.dumps(header, separators=(",", ":")).encode()
-    return MAGIC + struct.pack("<Q", len(encoded)) + encoded + b"".join(body)
+    return MAGIC + struct.pack("<Q", len(encoded)) + encoded
 
 
 def _coalesce(units: np.ndarray, gap: int) -> tuple[np.ndarray, np.ndarray]:
@@ -427,14 +433,9 @@ class SectionWriter:
 
     def finish(self, target: Path, header: dict) -> None:
         """The segment file at `target`, its `SECTIONS` in order; the section files are removed."""
-        header["sections"], position = {}, 0
-        for name in SECTIONS:
-            size = self.files[name].tell() if name in self.files else 0
-            header["sections"][name] = [position, size]  # from the end of the header
-            position += size
-        encoded = json.dumps(header, separators=(",", ":")).encode()
+        sizes = {name: part.tell() for name, part in self.files.items()}
         with target.open("wb") as out:
-            out.write(MAGIC + struct.pack("<Q", len(encoded)) + encoded)
+            out.write(_prefix(header, sizes))
             for name in SECTIONS:
                 if name in self.files:
                     with self.files.pop(name) as part:
