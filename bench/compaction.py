@@ -97,7 +97,7 @@ def one_merge(folder: Path, how: str) -> dict:
     started = time.perf_counter()
     if how == "memory":
         merged = merge_in_memory([part.contents() for part in parts])
-        encoded = segments.encode(merged, scheme, 1, CONFIG.index_bucket_entries, CONFIG.max_bucket)
+        encoded = segments.encode(merged, scheme, 1, CONFIG)
         del merged
         store.put(key, encoded)
         del encoded

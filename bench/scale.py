@@ -142,11 +142,11 @@ def candidate_table(
     """The candidate-key table, written bucket range by bucket range: random keys (what unrelated
     stories' band and sampled-shingle keys are) for 128 a story, and the planted stories' true
     keys (`real`: key, story key) merged into their buckets."""
-    mean, slots = CONFIG.index_bucket_entries, segments.slots_for(CONFIG.index_bucket_entries)
+    mean = CONFIG.index_bucket_entries
     per_story = CONFIG.bands + CONFIG.containment_keys
     buckets = max(1, -(-(per_story * size + real.shape[1]) // mean))
     real_bucket = segments.bucket_of(real[0], buckets).astype(np.int64)
-    overflow, entries = [], 0
+    entries = 0
     chunk = max(1, CHUNK * per_story // mean)
     for first in range(0, buckets, chunk):
         end = min(buckets, first + chunk)
@@ -160,27 +160,11 @@ def candidate_table(
         mine = (real_bucket >= first) & (real_bucket < end)
         keys, values = np.concatenate((keys, real[0, mine])), np.concatenate((values, real[1, mine]))
         order = np.argsort(keys)
-        keys, values = keys[order], values[order]
-        bucket = segments.bucket_of(keys, buckets).astype(np.int64) - first
-        place = np.arange(len(keys)) - np.searchsorted(bucket, np.arange(end - first))[bucket]
-        fits = place < slots
-        table = np.zeros(((end - first) * slots, 2), dtype="<u8")
-        table[bucket[fits] * slots + place[fits]] = np.stack((keys[fits], values[fits]), axis=1)
-        writer.append("candidate_keys", table.tobytes())
-        overflow.append(np.stack((keys[~fits], values[~fits]), axis=1))
+        segments.write_buckets(
+            writer, "candidate_keys", (keys[order], values[order]), buckets, (first, end), CONFIG
+        )
         entries += len(keys)
-    spilled = np.concatenate(overflow)
-    writer.append("candidate_keys.overflow", spilled[np.argsort(spilled[:, 0])].astype("<u8").tobytes())
-    return {"buckets": buckets, "slots": slots, "entries": entries}
-
-
-def table(writer: segments.SectionWriter, name: str, keys: np.ndarray, values: np.ndarray) -> dict:
-    header, buckets, overflow = segments.layout_table(
-        keys, values, CONFIG.index_bucket_entries, CONFIG.max_bucket
-    )
-    writer.append(name, buckets)
-    writer.append(name + ".overflow", overflow)
-    return header
+    return segments.table_header(buckets, entries, CONFIG)
 
 
 def write_segment(
@@ -229,11 +213,13 @@ def write_segment(
     digests = np.array(texts, dtype=np.uint64).reshape(-1, 2)
     tables = {
         "candidate_keys": candidate_table(writer, size, real, story_keys, rng),
-        "story_keys": table(writer, "story_keys", story_keys, np.arange(size, dtype=np.uint64)),
-        "page_keys": table(  # hashes over the whole 64-bit range, as `index.page_key` gives
-            writer, "page_keys", rng.integers(1, 2**64, 2 * size, dtype=np.uint64), np.zeros(2 * size)
+        "story_keys": segments.layout_table(
+            writer, "story_keys", story_keys, np.arange(size, dtype=np.uint64), CONFIG
         ),
-        "text_digests": table(writer, "text_digests", digests[:, 0], digests[:, 1]),
+        "page_keys": segments.layout_table(  # hashes over the whole 64-bit range, as `index.page_key` gives
+            writer, "page_keys", rng.integers(1, 2**64, 2 * size, dtype=np.uint64), np.zeros(2 * size), CONFIG
+        ),
+        "text_digests": segments.layout_table(writer, "text_digests", digests[:, 0], digests[:, 1], CONFIG),
     }
     writer.append("story_offsets", np.concatenate(offsets).astype("<u8").tobytes())
     header = {"scheme": index.scheme(CONFIG), "level": level, "stories": size, "tables": tables}
@@ -434,13 +420,16 @@ def main() -> None:
 
 def probe_model(size: int) -> tuple[float, float]:
     """(buckets, bytes) a run's candidate probes gather from an index of `size` stories, by the
-    cost model: each probe needs one bucket; of `buckets`, about buckets * (1 - e^(-probes/buckets))
-    are distinct, each gathered once from the mapped segment."""
+    cost model: each probe needs one bucket's filter; of `buckets`, about
+    buckets * (1 - e^(-probes/buckets)) are distinct, each filter gathered once from the mapped
+    segment, and the bucket itself for the keys the filter lets through (1 - e^(-1/bits) of the
+    absent ones; the keys the index holds, which depend on the texts, are not modelled)."""
     probes = RUN_PAGES * (CONFIG.bands + CONFIG.containment_keys)
     slots = segments.slots_for(CONFIG.index_bucket_entries)
     buckets = size * (CONFIG.bands + CONFIG.containment_keys) / CONFIG.index_bucket_entries
     touched = buckets * (1 - np.exp(-probes / buckets))
-    return touched, touched * slots * 16
+    through = 1 - np.exp(-1 / CONFIG.index_filter_bits) if CONFIG.index_filter_bits else 1.0
+    return touched, touched * (8 * segments.filter_words(CONFIG) + through * slots * 16)
 
 
 def project(results: dict[int, dict]) -> None:

@@ -170,6 +170,13 @@ class DedupConfig(Settings):
     index_bucket_entries: int = Field(
         32, ge=1, le=4096, description="mean entries per bucket of an index table; a probe reads one bucket"
     )
+    index_filter_bits: int = Field(
+        16,
+        ge=0,
+        le=1024,
+        description="filter bits per entry beside each bucket: a probe reads the bucket only when its "
+        "key's bit is set (0: no filter)",
+    )
     index_read_gap: int = Field(
         4, ge=0, description="a probe reads up to this many unneeded buckets rather than split a range"
     )

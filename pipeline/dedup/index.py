@@ -183,13 +183,7 @@ def encode_segment(
     stories: list[Story], seen: list[int], config: DedupConfig, texts: dict[int, str] | None = None
 ) -> bytes:
     """One run's segment (level 0)."""
-    return segments.encode(
-        contents_of_run(stories, seen, config, texts),
-        scheme(config),
-        0,
-        config.index_bucket_entries,
-        config.max_bucket,
-    )
+    return segments.encode(contents_of_run(stories, seen, config, texts), scheme(config), 0, config)
 
 
 def in_memory(stories: list[Story], config: DedupConfig, texts: dict[int, str] | None = None) -> IndexState:

@@ -6,10 +6,14 @@ pages a run saw and the digests of the texts it placed. Every lookup table maps 
 given by its top bits, so a probe computes where to read without any index in memory and
 reads one bucket (`slots` pairs of key and value) per key: from a file (a local folder, or
 the local copy of an S3 segment) gathered from a memory map, from a remote store by ranged
-reads with neighbouring buckets coalesced into one range. The few entries a full bucket
-cannot take (an unlucky bucket, or many stories sharing a key) sit in a small sorted
-*overflow* table read at open. What a run reads and holds thus grows with its own probes,
-not with the index. docs/dedup.md ("The index") gives the layout and its cost model.
+reads with neighbouring buckets coalesced into one range. Beside its buckets a table has a
+*filter*: `filter_words` words of bits per bucket, with the bit of each key the bucket holds
+(chosen by the key's low bits). A probe reads its key's filter first and the bucket only when
+the bit is set: most of a run's keys are in no table, and a filter is an eighth of its table,
+so at scale those probes share memory pages instead of each faulting in a page of its own.
+The few entries a full bucket cannot take (an unlucky bucket, or many stories sharing a key)
+sit in a small sorted *overflow* table read at open. What a run reads and holds thus grows
+with its own probes, not with the index. docs/dedup.md ("The index") gives the layout and its cost model.
 
     b"DEDUPSEG1\n" | header length (8 bytes, little-endian) | header (JSON) | sections
 
@@ -50,9 +54,10 @@ TABLES = {
     "page_keys": "nothing",  # pages the runs saw (`index.page_key`): a set
     "text_digests": "story key",  # digest of each text placed
 }
-# The sections of a segment, in the order they are written.
+# The sections of a segment, in the order they are written. A segment without filters (written
+# before them) reads as before: every probe reads its bucket.
 SECTIONS = [
-    *(section for name in TABLES for section in (name, name + ".overflow")),
+    *(section for name in TABLES for section in (name, name + ".overflow", name + ".filter")),
     "story_offsets",
     "story_records",
 ]
@@ -70,6 +75,26 @@ def slots_for(mean: int) -> int:
     """Slots of a bucket holding `mean` entries on average: 3.5 standard deviations more (a
     bucket overflows about once in 4,000)."""
     return mean + math.ceil(3.5 * math.sqrt(mean))
+
+
+def filter_words(config: DedupConfig) -> int:
+    """uint64 words of filter per bucket: `index_filter_bits` for each of its mean entries."""
+    return math.ceil(config.index_filter_bits * config.index_bucket_entries / 64)
+
+
+def _filter_bit(keys: np.ndarray, words: int) -> np.ndarray:
+    """A key's bit in its bucket's filter: its low bits (the top ones chose the bucket)."""
+    return keys % np.uint64(64 * words)
+
+
+def bucket_filters(table: np.ndarray, slots: int, words: int) -> np.ndarray:
+    """The filter words of a run of buckets given as (key, value) rows, `slots` rows a bucket."""
+    filters = np.zeros(len(table) // slots * words, dtype="<u8")
+    used = np.flatnonzero(table[:, 0] != EMPTY)
+    bits = _filter_bit(table[used, 0], words)
+    word = (used // slots) * words + (bits >> np.uint64(6)).astype(np.int64)
+    np.bitwise_or.at(filters, word, np.uint64(1) << (bits & np.uint64(63)))
+    return filters
 
 
 def _first_per_key(keys: np.ndarray, values: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,14 +121,59 @@ def _place(
     return table, np.stack((keys[~fits], values[~fits]), axis=1).astype("<u8")
 
 
-def layout_table(keys: np.ndarray, values: np.ndarray, mean: int, cap: int) -> tuple[dict, bytes, bytes]:
-    """A table's bucket section and overflow section, and its header entry. Of many entries with
-    one key, only the first `cap` are kept: a probe never takes more."""
-    keys, values = _first_per_key(keys, values, cap)
-    buckets, slots = max(1, math.ceil(len(keys) / mean)), slots_for(mean)
-    table, overflow = _place(keys, values, buckets, slots, 0, buckets)
-    header = {"buckets": buckets, "slots": slots, "entries": len(keys)}
-    return header, table.tobytes(), overflow.tobytes()
+class Sections(Protocol):
+    """Where a segment's sections are written: in memory (`SectionBuffer`) or to files (`SectionWriter`)."""
+
+    def append(self, name: str, data: bytes) -> None: ...
+
+
+class SectionBuffer:
+    """A segment's sections gathered in memory: a run's own segment, one batch's worth."""
+
+    def __init__(self) -> None:
+        self.sections: dict[str, bytearray] = {}
+
+    def append(self, name: str, data: bytes) -> None:
+        self.sections.setdefault(name, bytearray()).extend(data)
+
+
+def write_buckets(
+    writer: Sections,
+    name: str,
+    entries: tuple[np.ndarray, np.ndarray],
+    buckets: int,
+    span: tuple[int, int],
+    config: DedupConfig,
+) -> None:
+    """Buckets [first, end) of table `name` (`buckets` of them), holding these (keys, values),
+    sorted by key and all in those buckets: their section, filter and overflow appended to `writer`."""
+    slots = slots_for(config.index_bucket_entries)
+    table, overflow = _place(*entries, buckets, slots, *span)
+    writer.append(name, table.tobytes())
+    if filter_words(config):
+        writer.append(name + ".filter", bucket_filters(table, slots, filter_words(config)).tobytes())
+    writer.append(name + ".overflow", overflow.tobytes())
+
+
+def table_header(buckets: int, entries: int, config: DedupConfig) -> dict:
+    """A table's entry in the segment header: its shape, which a probe needs to find a key."""
+    return {
+        "buckets": buckets,
+        "slots": slots_for(config.index_bucket_entries),
+        "entries": entries,
+        "filter_words": filter_words(config),
+    }
+
+
+def layout_table(
+    writer: Sections, name: str, keys: np.ndarray, values: np.ndarray, config: DedupConfig
+) -> dict:
+    """Table `name` written whole to `writer`, and its header entry. Of many entries with one key,
+    only the first `max_bucket` are kept: a probe never takes more."""
+    keys, values = _first_per_key(keys, values, config.max_bucket)
+    buckets = max(1, math.ceil(len(keys) / config.index_bucket_entries))
+    write_buckets(writer, name, (keys, values), buckets, (0, buckets), config)
+    return table_header(buckets, len(keys), config)
 
 
 class Source(Protocol):
@@ -229,8 +299,9 @@ def _story(record: bytes) -> Story:
     )
 
 
-def encode(contents: Contents, scheme: str, level: int, mean: int, cap: int) -> bytes:
-    """The segment object: each table in buckets of about `mean` entries, at most `cap` per key."""
+def encode(contents: Contents, scheme: str, level: int, config: DedupConfig) -> bytes:
+    """The segment object: each table in buckets of about `index_bucket_entries` entries, at most
+    `max_bucket` per key."""
     keys = np.array([story_key(story.story_id) for story in contents.stories], dtype=np.uint64)
     records = [_record(story) for story in contents.stories]
     offsets = np.concatenate(([0], np.cumsum([len(record) for record in records]))).astype("<u8")
@@ -241,16 +312,15 @@ def encode(contents: Contents, scheme: str, level: int, mean: int, cap: int) -> 
         "text_digests": (contents.text_digests, contents.text_stories),
     }
     header: dict = {"scheme": scheme, "level": level, "stories": len(keys), "tables": {}}
-    sections: dict[str, bytes] = {}
+    buffer = SectionBuffer()
     for name, (table_keys, values) in tables.items():
         values = values if len(values) == len(table_keys) else np.zeros(len(table_keys), np.uint64)
-        header["tables"][name], sections[name], sections[name + ".overflow"] = layout_table(
-            table_keys, values, mean, cap
-        )
-    sections["story_offsets"] = offsets.tobytes()
-    sections["story_records"] = b"".join(records)
+        header["tables"][name] = layout_table(buffer, name, table_keys, values, config)
+    buffer.append("story_offsets", offsets.tobytes())
+    buffer.append("story_records", b"".join(records))
+    sections = buffer.sections
     prefix = _prefix(header, {name: len(data) for name, data in sections.items()})
-    return prefix + b"".join(sections[name] for name in SECTIONS)
+    return prefix + b"".join(sections.get(name, b"") for name in SECTIONS)
 
 
 def _prefix(header: dict, sizes: dict[str, int]) -> bytes:
@@ -354,12 +424,19 @@ class Segment:
     def _lookup(self, name: str, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One batch of queries, in ascending key order (so their buckets ascend too)."""
         table = self.tables[name]
-        buckets, slots = table["buckets"], table["slots"]
+        buckets, slots, words = table["buckets"], table["slots"], table.get("filter_words", 0)
         bucket = bucket_of(queries, buckets).astype(np.int64)
-        rows = self._units(name, bucket, 2 * slots)  # each query's bucket: key, value, key, value, ...
-        hit_query, hit_slot = np.nonzero((rows[:, 0::2] == queries[:, None]) & (queries[:, None] != EMPTY))
-        query = [hit_query]
-        value = [rows[hit_query, 2 * hit_slot + 1]]
+        maybe = np.arange(len(queries))
+        if words:  # the bucket only where the key's filter bit is set
+            bits = _filter_bit(queries, words)
+            filters = self._units(name + ".filter", bucket, words)
+            word = filters[maybe, (bits >> np.uint64(6)).astype(np.int64)]
+            maybe = np.flatnonzero((word >> (bits & np.uint64(63))) & np.uint64(1))
+        rows = self._units(name, bucket[maybe], 2 * slots)  # each bucket: key, value, key, value, ...
+        wanted = queries[maybe, None]
+        hit, hit_slot = np.nonzero((rows[:, 0::2] == wanted) & (wanted != EMPTY))
+        query = [maybe[hit]]
+        value = [rows[hit, 2 * hit_slot + 1]]
         overflow = self.overflow[name]
         if len(overflow):
             lo = np.searchsorted(overflow[:, 0], queries, side="left")
@@ -587,7 +664,7 @@ def merged_file(parts: list[Segment], scheme: str, level: int, config: DedupConf
     each part's buckets), the story records are copied a chunk of rows at a time, and the sections
     go to files joined after the header at the end. Disk: about twice the merged segment, briefly.
     """
-    mean, cap = config.index_bucket_entries, config.max_bucket
+    mean = config.index_bucket_entries
     step = max(1, config.compaction_chunk_entries // mean)
     with tempfile.TemporaryDirectory(prefix="dedup-merge-") as work:
         writer = SectionWriter(Path(work))
@@ -597,12 +674,10 @@ def merged_file(parts: list[Segment], scheme: str, level: int, config: DedupConf
         for name in TABLES:
             buckets, entries = _buckets(parts, lambda part, name=name: part.entries(name), mean), 0
             for first, end, found in _chunks(parts, name, buckets, step):
-                keys, values = _first_per_key(*_kept(name, found, versions), cap)
-                table, overflow = _place(keys, values, buckets, slots_for(mean), first, end)
-                writer.append(name, table.tobytes())
-                writer.append(name + ".overflow", overflow.tobytes())
+                keys, values = _first_per_key(*_kept(name, found, versions), config.max_bucket)
+                write_buckets(writer, name, (keys, values), buckets, (first, end), config)
                 entries += len(keys)
-            header["tables"][name] = {"buckets": buckets, "slots": slots_for(mean), "entries": entries}
+            header["tables"][name] = table_header(buckets, entries, config)
         target = Path(work) / "merged.seg"
         writer.finish(target, header)
         yield target

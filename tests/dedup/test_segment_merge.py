@@ -148,11 +148,11 @@ def same_stories(left: dict[int, Story], right: dict[int, Story]) -> bool:
     return view(left) == view(right)
 
 
-def merge(parts: list[Part], config: DedupConfig, level: int = 1) -> bytes:
-    opened = [
-        segment(encode(part.contents(), SCHEME, 0, config.index_bucket_entries, config.max_bucket), config)
-        for part in parts
-    ]
+def merge(
+    parts: list[Part], config: DedupConfig, level: int = 1, parts_config: DedupConfig | None = None
+) -> bytes:
+    """The merge of `parts`, each first encoded as a segment (with `parts_config`, by default `config`)."""
+    opened = [segment(encode(part.contents(), SCHEME, 0, parts_config or config), config) for part in parts]
     with merged_file(opened, SCHEME, level, config) as path:
         return path.read_bytes()
 
@@ -199,6 +199,23 @@ def test_the_streaming_merge_answers_as_the_merged_segments_did(
     )
 
 
+def test_segments_written_before_filters_merge_into_one_with_filters() -> None:
+    """Parts without filters (`index_filter_bits` 0: what runs wrote before there were filters)
+    merge into a segment with them, which answers as the parts did."""
+    config = DedupConfig(index_bucket_entries=2, max_bucket=4, **TINY)
+    unfiltered = config.model_copy(update={"index_filter_bits": 0})
+    parts = parts_of(8, 4)
+    merged = segment(merge(parts, config, parts_config=unfiltered), config)
+    assert all(table["filter_words"] > 0 for table in merged.tables.values())
+    got, want = observed(merged, parts, config.max_bucket), expected(parts, config.max_bucket)
+    assert same_stories(got["stories"], want["stories"])
+    assert (got["candidates"], got["pages"], got["texts"]) == (
+        want["candidates"],
+        want["pages"],
+        want["texts"],
+    )
+
+
 def test_the_chunk_sizes_change_nothing_but_memory() -> None:
     parts = parts_of(6, 4)
     config = DedupConfig(index_bucket_entries=2, max_bucket=4)
@@ -220,10 +237,7 @@ def test_a_merged_segment_merges_again() -> None:
     config = DedupConfig(index_bucket_entries=2, max_bucket=4, **TINY)
     parts = parts_of(7, 6)
     first = segment(merge(parts[:3], config), config)
-    rest = [
-        segment(encode(part.contents(), SCHEME, 0, config.index_bucket_entries, config.max_bucket), config)
-        for part in parts[3:]
-    ]
+    rest = [segment(encode(part.contents(), SCHEME, 0, config), config) for part in parts[3:]]
     with merged_file([first, *rest], SCHEME, 2, config) as path:
         again = segment(path.read_bytes(), config)
     got, want = observed(again, parts, config.max_bucket), expected(parts, config.max_bucket)
@@ -237,7 +251,7 @@ def test_a_merged_segment_merges_again() -> None:
 
 def test_the_merged_file_is_removed_afterwards() -> None:
     config = DedupConfig()
-    part = segment(encode(Part([], [], [1], []).contents(), SCHEME, 0, 32, 64), config)
+    part = segment(encode(Part([], [], [1], []).contents(), SCHEME, 0, config), config)
     with merged_file([part], SCHEME, 1, config) as path:
         assert path.exists()
     assert not path.exists() and not path.parent.exists()
