@@ -157,6 +157,17 @@ def merge(
         return path.read_bytes()
 
 
+def assert_answers_as(parts: list[Part], merged: Segment, config: DedupConfig) -> None:
+    """The merged segment answers every probe as the parts it merges would have."""
+    got, want = observed(merged, parts, config.max_bucket), expected(parts, config.max_bucket)
+    assert same_stories(got["stories"], want["stories"])
+    assert (got["candidates"], got["pages"], got["texts"]) == (
+        want["candidates"],
+        want["pages"],
+        want["texts"],
+    )
+
+
 TINY = {"compaction_chunk_entries": 1, "compaction_chunk_bytes": 1}  # every bucket and story a chunk
 
 
@@ -207,13 +218,7 @@ def test_segments_written_before_filters_merge_into_one_with_filters() -> None:
     parts = parts_of(8, 4)
     merged = segment(merge(parts, config, parts_config=unfiltered), config)
     assert all(table["filter_words"] > 0 for table in merged.tables.values())
-    got, want = observed(merged, parts, config.max_bucket), expected(parts, config.max_bucket)
-    assert same_stories(got["stories"], want["stories"])
-    assert (got["candidates"], got["pages"], got["texts"]) == (
-        want["candidates"],
-        want["pages"],
-        want["texts"],
-    )
+    assert_answers_as(parts, merged, config)
 
 
 def test_the_chunk_sizes_change_nothing_but_memory() -> None:
@@ -240,13 +245,7 @@ def test_a_merged_segment_merges_again() -> None:
     rest = [segment(encode(part.contents(), SCHEME, 0, config), config) for part in parts[3:]]
     with merged_file([first, *rest], SCHEME, 2, config) as path:
         again = segment(path.read_bytes(), config)
-    got, want = observed(again, parts, config.max_bucket), expected(parts, config.max_bucket)
-    assert same_stories(got["stories"], want["stories"])
-    assert (got["candidates"], got["pages"], got["texts"]) == (
-        want["candidates"],
-        want["pages"],
-        want["texts"],
-    )
+    assert_answers_as(parts, again, config)
 
 
 def test_the_merged_file_is_removed_afterwards() -> None:
