@@ -147,11 +147,11 @@ def write_buckets(
 ) -> None:
     """Buckets [first, end) of table `name` (`buckets` of them), holding these (keys, values),
     sorted by key and all in those buckets: their section, filter and overflow appended to `writer`."""
-    slots = slots_for(config.index_bucket_entries)
+    slots, words = slots_for(config.index_bucket_entries), filter_words(config)
     table, overflow = _place(*entries, buckets, slots, *span)
     writer.append(name, table.tobytes())
-    if filter_words(config):
-        writer.append(name + ".filter", bucket_filters(table, slots, filter_words(config)).tobytes())
+    if words:
+        writer.append(name + ".filter", bucket_filters(table, slots, words).tobytes())
     writer.append(name + ".overflow", overflow.tobytes())
 
 
