@@ -20,14 +20,17 @@ extended, dated earlier or later), 800 new stories, all with stock phrases drawn
 way. The run is what a run does under the lease: open the index, deduplicate, write its
 segment, compact, commit.
 
+Every size's index is built first; then each of `--repeat` rounds times one run per size,
+the sizes in alternating order, so that the machine's other work weighs on all sizes alike.
 Before each timed run the index file is read once, so it is in the page cache as on a host
 that runs often (`--cold` drops it from the cache instead: every probe is then a disk read).
-Printed per size: the run's time and CPU time (medians of `--repeat` runs, each on a fresh
+Printed per size: the run's time and CPU time (medians of the rounds, each run on a fresh
 copy of the store state; CPU time moves less with other work on the machine), the peak RSS of
 the run's process, the units its probes gathered from the segments (a bucket per query, runs
 of story offsets) with their bytes and seconds, the stored stories it fetched, and the
 index's bytes per story; then a projection to 10^7 and 10^8 from the cost model in
-docs/dedup.md ("The index").
+docs/dedup.md ("The index"). The ratio of the largest size to the smallest is given as the
+median of the rounds' ratios, and as the ratio of the medians.
 """
 
 from __future__ import annotations
@@ -36,7 +39,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -378,43 +380,51 @@ def main() -> None:
         return
     results = {}
     with tempfile.TemporaryDirectory(dir=args.folder) as work:
-        for size in args.sizes:
-            folder = Path(work) / str(size)
+        folders = {size: Path(work) / str(size) for size in args.sizes}
+        built = {}
+        for size, folder in folders.items():
             folder.mkdir()
             started = time.perf_counter()
-            built = child("--build", str(size), "--folder", str(folder), "--seed", str(args.seed))
-            build_seconds = time.perf_counter() - started
-            runs = []
-            for _ in range(args.repeat):
-                reset_run(folder)
-                settle(folder, args.cold)
-                runs.append(child("--run", "--folder", str(folder), "--seed", str(args.seed)))
-            shutil.rmtree(folder)
-            median = statistics.median(run["seconds"] for run in runs)
-            cpu = statistics.median(run["cpu_seconds"] for run in runs)
-            results[size] = {
-                **runs[0],
-                "seconds": median,
-                "cpu_seconds": cpu,
-                "bytes_per_story": built["bytes"] / size,
-            }
-            run = results[size]
-            print(
-                f"{size:>9,} stories: run {median:6.2f} s (CPU {cpu:4.2f} s)  "
-                f"peak RSS {run['peak_rss_mb']:6.0f} MB  "
-                f"read {run['read_mb']:6.1f} MB in {run['units']:>6} units, {run['read_seconds']:.2f} s  "
-                f"index {run['bytes_per_story']:6.0f} B/story  (built in {build_seconds:.0f} s; "
-                f"copies found {run['copies_found']}/{PLANTED}, superseded {run['superseded']}, "
-                f"stories fetched {run['fetched']})",
-                flush=True,
-            )
-    sizes = sorted(results)
-    smallest, largest = results[sizes[0]], results[sizes[-1]]
-    print(
-        f"time at {sizes[-1]:,} / at {sizes[0]:,}: {largest['seconds'] / smallest['seconds']:.2f}x "
-        f"(CPU {largest['cpu_seconds'] / smallest['cpu_seconds']:.2f}x)  "
-        f"peak RSS difference: {largest['peak_rss_mb'] - smallest['peak_rss_mb']:+.0f} MB"
-    )
+            built[size] = child("--build", str(size), "--folder", str(folder), "--seed", str(args.seed))
+            print(f"{size:>9,} stories: built in {time.perf_counter() - started:.0f} s", flush=True)
+        runs: dict[int, list[dict]] = {size: [] for size in args.sizes}
+        for number in range(args.repeat):
+            for size in args.sizes if number % 2 == 0 else args.sizes[::-1]:
+                reset_run(folders[size])
+                settle(folders[size], args.cold)
+                runs[size].append(child("--run", "--folder", str(folders[size]), "--seed", str(args.seed)))
+    for size in args.sizes:
+        median = statistics.median(run["seconds"] for run in runs[size])
+        cpu = statistics.median(run["cpu_seconds"] for run in runs[size])
+        results[size] = {
+            **runs[size][0],
+            "seconds": median,
+            "cpu_seconds": cpu,
+            "bytes_per_story": built[size]["bytes"] / size,
+        }
+        run = results[size]
+        print(
+            f"{size:>9,} stories: run {median:6.2f} s (CPU {cpu:4.2f} s)  "
+            f"peak RSS {run['peak_rss_mb']:6.0f} MB  "
+            f"read {run['read_mb']:6.1f} MB in {run['units']:>6} units, {run['read_seconds']:.2f} s  "
+            f"index {run['bytes_per_story']:6.0f} B/story  "
+            f"(copies found {run['copies_found']}/{PLANTED}, superseded {run['superseded']}, "
+            f"stories fetched {run['fetched']})"
+        )
+    smallest, largest = min(args.sizes), max(args.sizes)
+
+    def ratio(key: str) -> str:
+        rounds = [big[key] / small[key] for big, small in zip(runs[largest], runs[smallest], strict=True)]
+        of_medians = results[largest][key] / results[smallest][key]
+        return (
+            f"{statistics.median(rounds):.2f}x (rounds {min(rounds):.2f}-{max(rounds):.2f}x, "
+            f"of the medians {of_medians:.2f}x)"
+        )
+
+    print(f"time at {largest:,} / at {smallest:,}, median of the rounds: {ratio('seconds')}")
+    print(f"  CPU time: {ratio('cpu_seconds')}")
+    rss = results[largest]["peak_rss_mb"] - results[smallest]["peak_rss_mb"]
+    print(f"  peak RSS difference: {rss:+.0f} MB")
     project(results)
 
 
@@ -422,13 +432,14 @@ def probe_model(size: int) -> tuple[float, float]:
     """(buckets, bytes) a run's candidate probes gather from an index of `size` stories, by the
     cost model: each probe needs one bucket's filter; of `buckets`, about
     buckets * (1 - e^(-probes/buckets)) are distinct, each filter gathered once from the mapped
-    segment, and the bucket itself for the keys the filter lets through (1 - e^(-1/bits) of the
+    segment, and the bucket itself for the keys the filter lets through (`filter_pass_rate` of the
     absent ones; the keys the index holds, which depend on the texts, are not modelled)."""
     probes = RUN_PAGES * (CONFIG.bands + CONFIG.containment_keys)
     slots = segments.slots_for(CONFIG.index_bucket_entries)
     buckets = size * (CONFIG.bands + CONFIG.containment_keys) / CONFIG.index_bucket_entries
     touched = buckets * (1 - np.exp(-probes / buckets))
-    through = 1 - np.exp(-1 / CONFIG.index_filter_bits) if CONFIG.index_filter_bits else 1.0
+    bits, hashes = CONFIG.index_filter_bits, CONFIG.index_filter_hashes
+    through = segments.filter_pass_rate(bits, hashes) if bits else 1.0
     return touched, touched * (8 * segments.filter_words(CONFIG) + through * slots * 16)
 
 

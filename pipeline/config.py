@@ -175,7 +175,10 @@ class DedupConfig(Settings):
         ge=0,
         le=1024,
         description="filter bits per entry beside each bucket: a probe reads the bucket only when its "
-        "key's bit is set (0: no filter)",
+        "key's bits are set (0: no filter)",
+    )
+    index_filter_hashes: int = Field(
+        3, ge=1, le=4, description="bits a key sets in its word of its bucket's filter"
     )
     index_read_gap: int = Field(
         4, ge=0, description="a probe reads up to this many unneeded buckets rather than split a range"

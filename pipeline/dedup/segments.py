@@ -7,10 +7,11 @@ given by its top bits, so a probe computes where to read without any index in me
 reads one bucket (`slots` pairs of key and value) per key: from a file (a local folder, or
 the local copy of an S3 segment) gathered from a memory map, from a remote store by ranged
 reads with neighbouring buckets coalesced into one range. Beside its buckets a table has a
-*filter*: `filter_words` words of bits per bucket, with the bit of each key the bucket holds
-(chosen by the key's low bits). A probe reads its key's filter first and the bucket only when
-the bit is set: most of a run's keys are in no table, and a filter is an eighth of its table,
-so at scale those probes share memory pages instead of each faulting in a page of its own.
+*filter*: `filter_words` words of bits per bucket, where each key the bucket holds sets
+`filter_hashes` bits of one word (chosen by the key's low bits). A probe reads its key's
+filter word first and the bucket only when its bits are set: most of a run's keys are in no
+table, and a filter is an eighth of its table, so at scale those probes share memory pages
+instead of each faulting in a page of its own.
 The few entries a full bucket cannot take (an unlucky bucket, or many stories sharing a key)
 sit in a small sorted *overflow* table read at open. What a run reads and holds thus grows
 with its own probes, not with the index. docs/dedup.md ("The index") gives the layout and its cost model.
@@ -65,8 +66,8 @@ EMPTY = 0  # the key of a free slot; a real key of 0 is kept in the overflow tab
 OFFSETS_READ = 64  # story offsets are read in runs of this many
 COPY_CHUNK = 1 << 20  # bytes held at a time while sections are joined into a segment file
 # Linux reads this much around a page fault on a file not in memory. A probe whose units lie
-# further apart than that on average (buckets, beyond a few thousand stories) asks for no
-# read-ahead: each fault then reads its own page instead of a window nobody uses.
+# further apart than that on average (buckets, beyond a few thousand stories) reads each with
+# its own `pread` instead (`FileSource.rows`).
 READ_AHEAD_BYTES = 128 << 10
 
 
@@ -86,18 +87,33 @@ def filter_words(config: DedupConfig) -> int:
     return math.ceil(config.index_filter_bits * config.index_bucket_entries / 64)
 
 
-def _filter_bit(keys: np.ndarray, words: int) -> np.ndarray:
-    """A key's bit in its bucket's filter: its low bits (the top ones chose the bucket)."""
-    return keys % np.uint64(64 * words)
+def _filter_masks(keys: np.ndarray, words: int, hashes: int) -> tuple[np.ndarray, np.ndarray]:
+    """A key's word in its bucket's filter and the `hashes` bits it sets there, all chosen by its
+    low bits (the top ones chose the bucket): one word read answers a probe, as in a blocked
+    Bloom filter. A filter of one bit a key (`hashes` 1) is what segments wrote before there was a choice."""
+    word = ((keys >> np.uint64(6)) % np.uint64(words)).astype(np.int64)
+    masks = np.uint64(1) << (keys & np.uint64(63))
+    for shift in range(16, 16 + 6 * (hashes - 1), 6):
+        masks |= np.uint64(1) << ((keys >> np.uint64(shift)) & np.uint64(63))
+    return word, masks
 
 
-def bucket_filters(table: np.ndarray, slots: int, words: int) -> np.ndarray:
+def filter_pass_rate(bits: int, hashes: int) -> float:
+    """The share of absent keys a filter lets through: a word holds n keys, n ~ Poisson(64 / bits),
+    which set each of its bits with probability 1 - e^(-hashes n / 64); a key passes when its
+    `hashes` bits are all set (docs/dedup.md, "Filters")."""
+    mean = 64 / bits
+    held = np.arange(int(mean + 10 * math.sqrt(mean) + 10))
+    chance = np.exp(held * math.log(mean) - mean - np.array([math.lgamma(n + 1) for n in held]))
+    return float(np.sum(chance * (1 - np.exp(-hashes * held / 64)) ** hashes))
+
+
+def bucket_filters(table: np.ndarray, slots: int, words: int, hashes: int) -> np.ndarray:
     """The filter words of a run of buckets given as (key, value) rows, `slots` rows a bucket."""
     filters = np.zeros(len(table) // slots * words, dtype="<u8")
     used = np.flatnonzero(table[:, 0] != EMPTY)
-    bits = _filter_bit(table[used, 0], words)
-    word = (used // slots) * words + (bits >> np.uint64(6)).astype(np.int64)
-    np.bitwise_or.at(filters, word, np.uint64(1) << (bits & np.uint64(63)))
+    word, masks = _filter_masks(table[used, 0], words, hashes)
+    np.bitwise_or.at(filters, (used // slots) * words + word, masks)
     return filters
 
 
@@ -155,7 +171,8 @@ def write_buckets(
     table, overflow = _place(*entries, buckets, slots, *span)
     writer.append(name, table.tobytes())
     if words:
-        writer.append(name + ".filter", bucket_filters(table, slots, words).tobytes())
+        filters = bucket_filters(table, slots, words, config.index_filter_hashes)
+        writer.append(name + ".filter", filters.tobytes())
     writer.append(name + ".overflow", overflow.tobytes())
 
 
@@ -166,6 +183,7 @@ def table_header(buckets: int, entries: int, config: DedupConfig) -> dict:
         "slots": slots_for(config.index_bucket_entries),
         "entries": entries,
         "filter_words": filter_words(config),
+        "filter_hashes": config.index_filter_hashes,
     }
 
 
@@ -247,6 +265,11 @@ class FileSource:
 
     handle: int  # file descriptor
 
+    def __post_init__(self) -> None:
+        # Its reads are of what a probe needs, a bucket or a section: a read-ahead window
+        # beyond them would be read from disk for nobody. (Mapped gathers keep theirs.)
+        os.posix_fadvise(self.handle, 0, 0, os.POSIX_FADV_RANDOM)
+
     def read(self, ranges: list[tuple[int, int]]) -> list[bytes]:
         return [os.pread(self.handle, end - start, start) for start, end in ranges]
 
@@ -254,12 +277,18 @@ class FileSource:
         return self.read([(0, os.fstat(self.handle).st_size)])[0]
 
     def rows(self, start: int, end: int, units: np.ndarray, width: int) -> np.ndarray:
-        """Mapped for this call only: the pages it touched leave the process with the map, so
-        a run's memory stays that of one probe batch whatever the size of the file."""
+        """Units far apart (further than `READ_AHEAD_BYTES` on average) are read one `pread`
+        each: in the page cache that costs half of a mapped page's first touch, and from disk
+        it reads the unit's page only. Close ones are gathered from a map of their range, for
+        this call only: the pages it touched leave the process with the map, so a run's memory
+        stays that of one probe batch whatever the size of the file."""
+        if end - start > READ_AHEAD_BYTES * len(units):
+            size = 8 * width
+            offsets = (start + size * units).tolist()
+            pieces = [os.pread(self.handle, min(size, end - at), at).ljust(size, b"\0") for at in offsets]
+            return np.frombuffer(b"".join(pieces), "<u8").reshape(len(units), width)
         aligned = start - start % mmap.ALLOCATIONGRANULARITY
         with mmap.mmap(self.handle, end - aligned, access=mmap.ACCESS_READ, offset=aligned) as mapped:
-            if end - start > READ_AHEAD_BYTES * len(units):
-                mapped.madvise(mmap.MADV_RANDOM)
             values = np.frombuffer(mapped, "<u8", count=(end - start) // 8, offset=start - aligned)
             found = _rows(values, units, width)
             del values  # the map cannot close while an array points into it
@@ -433,11 +462,10 @@ class Segment:
         buckets, slots, words = table["buckets"], table["slots"], table.get("filter_words", 0)
         bucket = bucket_of(queries, buckets).astype(np.int64)
         maybe = np.arange(len(queries))
-        if words:  # the bucket only where the key's filter bit is set
-            bits = _filter_bit(queries, words)
+        if words:  # the bucket only where all the key's filter bits are set
+            word, masks = _filter_masks(queries, words, table.get("filter_hashes", 1))
             filters = self._units(name + ".filter", bucket, words)
-            word = filters[maybe, (bits >> np.uint64(6)).astype(np.int64)]
-            maybe = np.flatnonzero((word >> (bits & np.uint64(63))) & np.uint64(1))
+            maybe = np.flatnonzero((filters[maybe, word] & masks) == masks)
         rows = self._units(name, bucket[maybe], 2 * slots)  # each bucket: key, value, key, value, ...
         wanted = queries[maybe, None]
         hit, hit_slot = np.nonzero((rows[:, 0::2] == wanted) & (wanted != EMPTY))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import math
+import json
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,9 @@ import pytest
 from pipeline.config import DedupConfig
 from pipeline.dedup import index
 from pipeline.dedup.segments import (
+    MAGIC,
+    PREFIX,
+    READ_AHEAD_BYTES,
     BytesSource,
     Contents,
     FileSource,
@@ -19,6 +23,7 @@ from pipeline.dedup.segments import (
     StoreSource,
     bucket_of,
     encode,
+    filter_pass_rate,
     filter_words,
     slots_for,
 )
@@ -91,15 +96,15 @@ class CountingSource:
         return self.data
 
 
-@pytest.mark.parametrize("filter_bits", [8, 16, 32])
-def test_a_filter_lets_every_stored_key_through_and_few_absent_ones(filter_bits: int) -> None:
-    """No stored key is filtered out; of absent keys about 1 - e^(-1/bits) get through (their
-    bit set by another key) and read their bucket: probes of absent keys read a small share."""
+@pytest.mark.parametrize(("filter_bits", "hashes"), [(8, 3), (16, 1), (16, 3), (32, 3)])
+def test_a_filter_lets_every_stored_key_through_and_few_absent_ones(filter_bits: int, hashes: int) -> None:
+    """No stored key is filtered out; of absent keys about `filter_pass_rate` get through (their
+    bits set by other keys) and read their bucket: probes of absent keys read a small share."""
     rng = np.random.default_rng(5)
-    config = DedupConfig(index_filter_bits=filter_bits)
+    config = DedupConfig(index_filter_bits=filter_bits, index_filter_hashes=hashes)
     stored = rng.integers(1, 1 << 64, 200_000, dtype=np.uint64)
     contents = Contents(candidate_keys=stored, candidate_stories=np.arange(len(stored), dtype=np.uint64))
-    absent = rng.integers(1, 1 << 64, 2_000, dtype=np.uint64)  # most in a bucket of their own
+    absent = rng.integers(1, 1 << 64, 20_000, dtype=np.uint64)
     read = {}
     for bits in (filter_bits, 0):
         source = CountingSource(
@@ -114,5 +119,40 @@ def test_a_filter_lets_every_stored_key_through_and_few_absent_ones(filter_bits:
     buckets = len(np.unique(bucket_of(absent, part.tables["candidate_keys"]["buckets"])))
     filters_read = 8 * filter_words(config) * buckets
     buckets_read = (read[filter_bits] - filters_read) / (16 * slots_for(config.index_bucket_entries))
-    assert 0 < buckets_read < 1.5 * (1 - math.exp(-1 / filter_bits)) * len(absent)
-    assert read[filter_bits] < read[0] / 4
+    expected = filter_pass_rate(filter_bits, hashes) * len(absent)
+    assert 0.5 * expected < buckets_read < 1.5 * expected
+    assert read[filter_bits] < read[0] / 3
+
+
+def test_a_segment_written_before_the_choice_of_filter_bits_reads_its_one_bit_a_key() -> None:
+    """Segments written when every key set one filter bit name no `filter_hashes`: probed as one
+    bit a key, every stored key is found (read as three, most would be filtered out)."""
+    stored = np.random.default_rng(6).integers(1, 1 << 64, 20_000, dtype=np.uint64)
+    contents = Contents(candidate_keys=stored, candidate_stories=np.arange(len(stored), dtype=np.uint64))
+    data = encode(contents, "test", 0, DedupConfig(index_filter_hashes=1))
+    (length,) = struct.unpack("<Q", data[len(MAGIC) : PREFIX])
+    header = json.loads(data[PREFIX : PREFIX + length])
+    for table in header["tables"].values():
+        del table["filter_hashes"]
+    old_header = json.dumps(header).encode()
+    old = data[: len(MAGIC)] + struct.pack("<Q", len(old_header)) + old_header + data[PREFIX + length :]
+    query, value = Segment("test", BytesSource(old), gap=0, batch=1024).lookup("candidate_keys", stored)
+    assert np.array_equal(np.sort(query), np.arange(len(stored))) and np.array_equal(value, query)
+
+
+@pytest.mark.parametrize("spacing", [1, 200], ids=["close-mapped", "far-pread"])
+def test_a_file_gathers_units_as_bytes_in_memory_do(spacing: int, tmp_path: Path) -> None:
+    """Units far apart (`READ_AHEAD_BYTES` on average) are read one `pread` each, close ones
+    from a map of their range: both give the rows of the bytes in memory, repeats included,
+    and a range's partial last unit padded with zeros, not filled from beyond the range."""
+    data = np.random.default_rng(7).integers(0, 1 << 64, 1 << 20, dtype=np.uint64).tobytes()
+    path = tmp_path / "units"
+    path.write_bytes(data)
+    width, start, end = 104, 24, len(data) - 40
+    last = (end - start) // (8 * width)  # partial: the range ends inside it
+    units = np.unique(np.append(np.arange(0, last, spacing), last))
+    units = np.sort(np.append(units, units[-1]))
+    assert ((end - start) / len(units) > READ_AHEAD_BYTES) == (spacing > 1)
+    gathered = FileSource(os.open(path, os.O_RDONLY)).rows(start, end, units, width)
+    assert np.array_equal(gathered, BytesSource(data).rows(start, end, units, width))
+    assert gathered[-1, -1] == 0 and gathered[-1, 0] != 0
