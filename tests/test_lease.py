@@ -93,12 +93,13 @@ def test_a_reused_pid_is_not_the_holder(store: Store) -> None:
 
 
 def test_a_holder_on_another_host_is_dead_only_once_its_heartbeat_is_old(store: Store) -> None:
+    patient = QUICK.model_copy(update={"lease_expiry_seconds": 5.0})  # a busy host's pauses stay below it
     elsewhere = replace(this_process("remote", "t"), host="worker-7.internal")
     plant(store, elsewhere)
     with pytest.raises(LeaseBusy, match="remote"):
-        Lease(store, "next", "t2", QUICK).acquire()  # fresh heartbeat: alive
+        Lease(store, "next", "t2", patient).acquire()  # fresh heartbeat: alive
     plant(store, replace(elsewhere, heartbeat=time.time() - 10))
-    with Lease(store, "next", "t2", QUICK) as lease:  # silent for 10 s, expiry 1 s: dead
+    with Lease(store, "next", "t2", patient) as lease:  # silent for 10 s, expiry 5 s: dead
         assert lease.previous.run_id == "remote"
 
 
