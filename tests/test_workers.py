@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import subprocess
@@ -37,6 +38,11 @@ def wait() -> None:
 
 def double(value: int) -> int:
     return 2 * value
+
+
+def loaded_and_frozen() -> tuple[bool, int, int]:
+    """Whether trafilatura was there before the task, and the worker's frozen and collected objects."""
+    return "trafilatura" in sys.modules, gc.get_freeze_count(), len(gc.get_objects())
 
 
 def test_a_task_over_its_cpu_time_fails_alone_and_the_pool_goes_on() -> None:
@@ -112,3 +118,12 @@ def test_no_worker_survives_a_kill_9_of_the_main_process(tmp_path: Path) -> None
         for process in [main, *descendants]:
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
+
+
+def test_a_worker_starts_with_the_readers_loaded_and_frozen_out_of_collection() -> None:
+    """The forkserver preloads the cleaning modules and freezes them (`pipeline.clean.preload`):
+    a worker's collections walk only what its pages made, not the libraries it was born with."""
+    with LimitedPool(workers=1, cpu_seconds=30, memory_mb=1024) as pool:
+        loaded, frozen, collected = pool.submit(loaded_and_frozen).result(timeout=60)
+    assert loaded
+    assert frozen > 50_000 and frozen > 5 * collected

@@ -122,6 +122,9 @@ class Article:
 def read(tree: Any, config: CleanConfig, find_byline: bool = False) -> Readings:
     """Prepare the page once and read it recall-minded, then precision-minded from a copy.
 
+    The raw pruning is done on `tree` itself, as trafilatura does: what it removes (comment
+    sections, pages appended by infinite scroll, share bars) is no part of the article for
+    the checks that read the tree afterwards either.
     Follows trafilatura's own sequence (comments off): raw pruning, cleaning and
     conversion, the extractor with its cross-checks (readability, justext), and the
     baseline when it found next to nothing. The precise reading gets the cross-checks
@@ -129,7 +132,7 @@ def read(tree: Any, config: CleanConfig, find_byline: bool = False) -> Readings:
     own extractor likely settled on a fragment, and they are what finds the article.
     """
     is_forum = _forum_thread_page(tree)
-    work = prune_unwanted_nodes(copy(tree), RAW_TREE_PRUNE_XPATH)
+    work = prune_unwanted_nodes(tree, RAW_TREE_PRUNE_XPATH)
     if not is_forum:  # on a forum the "comments" are the posts
         work = prune_unwanted_nodes(work, REMOVE_COMMENTS_AND_LISTS_XPATH)
     cleaned, unconverted = _prepare_tree(work, RECALL, None)

@@ -4,10 +4,15 @@
 module (`WORKER_PRELOAD`). The HTML reader (trafilatura, which the package imports on
 first use), the language model and dateparser's English data, loaded here, are then in
 each worker from its start, instead of being loaded again by every new worker (about
-half a second of CPU each; workers are replaced every TASKS_PER_WORKER pages).
+half a second of CPU each; workers are replaced every TASKS_PER_WORKER pages). What they
+loaded is then frozen out of garbage collection (`gc.freeze`, as Python's documentation
+advises before forking): it lives as long as the worker, and a worker's collections would
+otherwise walk its tens of thousands of objects again and again.
 """
 
 from __future__ import annotations
+
+import gc
 
 import pipeline.clean.html  # noqa: F401  (imported for its side effect: loaded once, here)
 from pipeline.clean.dates import load_date_parser
@@ -15,3 +20,4 @@ from pipeline.clean.language import load_model
 
 load_model()
 load_date_parser()
+gc.freeze()
