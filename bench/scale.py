@@ -20,12 +20,13 @@ extended, dated earlier or later), 800 new stories, all with stock phrases drawn
 way. The run is what a run does under the lease: open the index, deduplicate, write its
 segment, compact, commit.
 
-Every size's index is built first; then each of `--repeat` rounds times one run per size,
-the sizes in alternating order, so that the machine's other work weighs on all sizes alike.
+Every size's index is built first (so the disk holds all of them at once); then each of
+`--repeat` rounds times one run per size, the sizes in alternating order, so that the
+machine's other work weighs on all sizes alike.
 Before each timed run the index file is read once, so it is in the page cache as on a host
 that runs often (`--cold` drops it from the cache instead: every probe is then a disk read).
-Printed per size: the run's time and CPU time (medians of the rounds, each run on a fresh
-copy of the store state; CPU time moves less with other work on the machine), the peak RSS of
+Printed per size (medians of the rounds, each run on a fresh copy of the store state): the
+run's time and CPU time (CPU time moves less with other work on the machine), the peak RSS of
 the run's process, the units its probes gathered from the segments (a bucket per query, runs
 of story offsets) with their bytes and seconds, the stored stories it fetched, and the
 index's bytes per story; then a projection to 10^7 and 10^8 from the cost model in
@@ -394,17 +395,15 @@ def main() -> None:
                 settle(folders[size], args.cold)
                 runs[size].append(child("--run", "--folder", str(folders[size]), "--seed", str(args.seed)))
     for size in args.sizes:
-        median = statistics.median(run["seconds"] for run in runs[size])
-        cpu = statistics.median(run["cpu_seconds"] for run in runs[size])
+        timed = ("seconds", "cpu_seconds", "peak_rss_mb", "read_seconds")  # the rest is alike in every round
         results[size] = {
             **runs[size][0],
-            "seconds": median,
-            "cpu_seconds": cpu,
+            **{key: statistics.median(run[key] for run in runs[size]) for key in timed},
             "bytes_per_story": built[size]["bytes"] / size,
         }
         run = results[size]
         print(
-            f"{size:>9,} stories: run {median:6.2f} s (CPU {cpu:4.2f} s)  "
+            f"{size:>9,} stories: run {run['seconds']:6.2f} s (CPU {run['cpu_seconds']:4.2f} s)  "
             f"peak RSS {run['peak_rss_mb']:6.0f} MB  "
             f"read {run['read_mb']:6.1f} MB in {run['units']:>6} units, {run['read_seconds']:.2f} s  "
             f"index {run['bytes_per_story']:6.0f} B/story  "

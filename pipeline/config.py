@@ -229,6 +229,17 @@ class DedupConfig(Settings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _filter_bits_stay_apart(self) -> Self:
+        # A key's filter word comes from its bits 6-15 and its other bits from 16 on
+        # (`segments._filter_masks`): more than 1,024 words a bucket would mix them.
+        if self.index_filter_bits * self.index_bucket_entries > 1024 * 64:
+            raise ValueError(
+                "index_filter_bits * index_bucket_entries must be at most 65,536 "
+                "(1,024 filter words a bucket)"
+            )
+        return self
+
 
 class LimitsConfig(Settings):
     """Bounds on the work one input may cause, so a hostile file costs a rejection, not the run."""

@@ -120,12 +120,13 @@ class Article:
 
 
 def read(tree: Any, config: CleanConfig, find_byline: bool = False) -> Readings:
-    """Prepare the page once and read it recall-minded, then precision-minded from a copy.
+    """Prune `tree` in place, prepare it once and read it recall-minded, then precision-minded
+    from a copy.
 
-    The raw pruning is done on `tree` itself, as trafilatura does: what it removes (comment
-    sections, pages appended by infinite scroll, share bars) is no part of the article for
-    the checks that read the tree afterwards either.
-    Follows trafilatura's own sequence (comments off): raw pruning, cleaning and
+    What the raw pruning removes (comment sections, pages appended by infinite scroll, share
+    bars) is no part of the article for the checks that read the tree afterwards either, and
+    a copy of every page is saved (trafilatura's own sequence prunes its copy of the caller's
+    tree the same way). Follows trafilatura's own sequence (comments off): raw pruning, cleaning and
     conversion, the extractor with its cross-checks (readability, justext), and the
     baseline when it found next to nothing. The precise reading gets the cross-checks
     only when it found much less than the recall one (`precise_min_share`): then its

@@ -5,12 +5,13 @@ pages a run saw and the digests of the texts it placed. Every lookup table maps 
 (hashes, so uniform) to 64-bit values, laid out as fixed-size *buckets*: a key's bucket is
 given by its top bits, so a probe computes where to read without any index in memory and
 reads one bucket (`slots` pairs of key and value) per key: from a file (a local folder, or
-the local copy of an S3 segment) gathered from a memory map, from a remote store by ranged
+the local copy of an S3 segment) gathered from a memory map or, when far apart, one pread
+each; from a remote store by ranged
 reads with neighbouring buckets coalesced into one range. Beside its buckets a table has a
 *filter*: `filter_words` words of bits per bucket, where each key the bucket holds sets
-`filter_hashes` bits of one word (chosen by the key's low bits). A probe reads its key's
-filter word first and the bucket only when its bits are set: most of a run's keys are in no
-table, and a filter is an eighth of its table, so at scale those probes share memory pages
+`filter_hashes` bits of one word (chosen by the key's low bits). A probe reads its bucket's
+filter first and the bucket only when the key's bits are set in its word: most of a run's keys are in no
+table, and a filter is a thirteenth of its table, so at scale those probes share memory pages
 instead of each faulting in a page of its own.
 The few entries a full bucket cannot take (an unlucky bucket, or many stories sharing a key)
 sit in a small sorted *overflow* table read at open. What a run reads and holds thus grows
@@ -65,9 +66,10 @@ SECTIONS = [
 EMPTY = 0  # the key of a free slot; a real key of 0 is kept in the overflow table
 OFFSETS_READ = 64  # story offsets are read in runs of this many
 COPY_CHUNK = 1 << 20  # bytes held at a time while sections are joined into a segment file
-# Linux reads this much around a page fault on a file not in memory. A probe whose units lie
-# further apart than that on average (buckets, beyond a few thousand stories) reads each with
-# its own `pread` instead (`FileSource.rows`).
+# Linux reads this much around a page fault on a file not in memory. A probe batch whose units
+# lie further apart than that on average reads each with its own `pread` instead
+# (`FileSource.rows`): for a run of 1,000 pages, the candidate buckets from about 7 x 10^5
+# stories on.
 READ_AHEAD_BYTES = 128 << 10
 
 
@@ -89,8 +91,11 @@ def filter_words(config: DedupConfig) -> int:
 
 def _filter_masks(keys: np.ndarray, words: int, hashes: int) -> tuple[np.ndarray, np.ndarray]:
     """A key's word in its bucket's filter and the `hashes` bits it sets there, all chosen by its
-    low bits (the top ones chose the bucket): one word read answers a probe, as in a blocked
-    Bloom filter. A filter of one bit a key (`hashes` 1) is what segments wrote before there was a choice."""
+    low bits (the top 32 chose the bucket): bits 0-5 and 16 on give the bits, bits 6-15 the
+    word (a filter has at most 1,024 words: `DedupConfig`). One word answers a probe, as in a
+    blocked Bloom filter. The first bit must stay `key & 63` in word `(key >> 6) % words`:
+    that is the one-bit filter segments wrote before `filter_hashes` (read with `hashes` 1),
+    and what a reader of that version tests, so a newer segment never hides a key from it."""
     word = ((keys >> np.uint64(6)) % np.uint64(words)).astype(np.int64)
     masks = np.uint64(1) << (keys & np.uint64(63))
     for shift in range(16, 16 + 6 * (hashes - 1), 6):
@@ -260,15 +265,10 @@ class BytesSource:
 @dataclass
 class FileSource:
     """A segment file (in a local folder, or the cached copy of an S3 one), read by pread and
-    probed through a memory map; the open handle keeps the file readable even if it is
-    removed meanwhile (a cache eviction), and segments are never rewritten in place."""
+    probed by pread or through a memory map; the open handle keeps the file readable even if
+    it is removed meanwhile (a cache eviction), and segments are never rewritten in place."""
 
     handle: int  # file descriptor
-
-    def __post_init__(self) -> None:
-        # Its reads are of what a probe needs, a bucket or a section: a read-ahead window
-        # beyond them would be read from disk for nobody. (Mapped gathers keep theirs.)
-        os.posix_fadvise(self.handle, 0, 0, os.POSIX_FADV_RANDOM)
 
     def read(self, ranges: list[tuple[int, int]]) -> list[bytes]:
         return [os.pread(self.handle, end - start, start) for start, end in ranges]
@@ -278,21 +278,30 @@ class FileSource:
 
     def rows(self, start: int, end: int, units: np.ndarray, width: int) -> np.ndarray:
         """Units far apart (further than `READ_AHEAD_BYTES` on average) are read one `pread`
-        each: in the page cache that costs half of a mapped page's first touch, and from disk
-        it reads the unit's page only. Close ones are gathered from a map of their range, for
-        this call only: the pages it touched leave the process with the map, so a run's memory
-        stays that of one probe batch whatever the size of the file."""
+        each: in the page cache that costs a third of a mapped page's first touch, and from
+        disk the kernel reads little more than the unit's page for a small read. Close ones
+        are gathered from a map of their range, for this call only: the pages it touched leave
+        the process with the map, so a run's memory stays that of one probe batch whatever
+        the size of the file."""
         if end - start > READ_AHEAD_BYTES * len(units):
             size = 8 * width
-            offsets = (start + size * units).tolist()
-            pieces = [os.pread(self.handle, min(size, end - at), at).ljust(size, b"\0") for at in offsets]
-            return np.frombuffer(b"".join(pieces), "<u8").reshape(len(units), width)
+            pieces = [self._unit(at, min(size, end - at)) for at in (start + size * units).tolist()]
+            return np.frombuffer(b"".join(piece.ljust(size, b"\0") for piece in pieces), "<u8").reshape(
+                len(units), width
+            )
         aligned = start - start % mmap.ALLOCATIONGRANULARITY
         with mmap.mmap(self.handle, end - aligned, access=mmap.ACCESS_READ, offset=aligned) as mapped:
             values = np.frombuffer(mapped, "<u8", count=(end - start) // 8, offset=start - aligned)
             found = _rows(values, units, width)
             del values  # the map cannot close while an array points into it
         return found
+
+    def _unit(self, at: int, length: int) -> bytes:
+        """`length` bytes from `at`; a file cut short is an error, never a unit of empty slots."""
+        piece = os.pread(self.handle, length, at)
+        if len(piece) != length:
+            raise ValueError(f"segment file ends at byte {at + len(piece)}, inside a unit it lists")
+        return piece
 
     def __del__(self) -> None:
         os.close(self.handle)

@@ -21,6 +21,7 @@ from pipeline.dedup.segments import (
     FileSource,
     Segment,
     StoreSource,
+    bucket_filters,
     bucket_of,
     encode,
     filter_pass_rate,
@@ -138,6 +139,15 @@ def test_a_segment_written_before_the_choice_of_filter_bits_reads_its_one_bit_a_
     old = data[: len(MAGIC)] + struct.pack("<Q", len(old_header)) + old_header + data[PREFIX + length :]
     query, value = Segment("test", BytesSource(old), gap=0, batch=1024).lookup("candidate_keys", stored)
     assert np.array_equal(np.sort(query), np.arange(len(stored))) and np.array_equal(value, query)
+    # and what they wrote: the bit `key % (64 * words)` of the bucket's filter
+    slots, words = slots_for(DedupConfig().index_bucket_entries), 8
+    table = np.zeros((4 * slots, 2), dtype="<u8")
+    table[: len(stored[:100]), 0] = stored[:100]
+    one_bit = np.zeros(4 * words, dtype="<u8")
+    for row, key in enumerate(stored[:100].tolist()):
+        bit = key % (64 * words)
+        one_bit[row // slots * words + bit // 64] |= np.uint64(1 << (bit % 64))
+    assert np.array_equal(bucket_filters(table, slots, words, 1), one_bit)
 
 
 @pytest.mark.parametrize("spacing", [1, 200], ids=["close-mapped", "far-pread"])
@@ -156,3 +166,6 @@ def test_a_file_gathers_units_as_bytes_in_memory_do(spacing: int, tmp_path: Path
     gathered = FileSource(os.open(path, os.O_RDONLY)).rows(start, end, units, width)
     assert np.array_equal(gathered, BytesSource(data).rows(start, end, units, width))
     assert gathered[-1, -1] == 0 and gathered[-1, 0] != 0
+    os.truncate(path, end - 8 * width)  # cut by an outsider: the last units are gone
+    with pytest.raises(ValueError, match="ends at byte"):
+        FileSource(os.open(path, os.O_RDONLY)).rows(start, end, units[-3:], width)
