@@ -394,8 +394,8 @@ def main() -> None:
                 reset_run(folders[size])
                 settle(folders[size], args.cold)
                 runs[size].append(child("--run", "--folder", str(folders[size]), "--seed", str(args.seed)))
+    timed = ("seconds", "cpu_seconds", "peak_rss_mb", "read_seconds")  # the rest is alike in every round
     for size in args.sizes:
-        timed = ("seconds", "cpu_seconds", "peak_rss_mb", "read_seconds")  # the rest is alike in every round
         results[size] = {
             **runs[size][0],
             **{key: statistics.median(run[key] for run in runs[size]) for key in timed},

@@ -123,14 +123,14 @@ def read(tree: Any, config: CleanConfig, find_byline: bool = False) -> Readings:
     """Prune `tree` in place, prepare it once and read it recall-minded, then precision-minded
     from a copy.
 
-    What the raw pruning removes (comment sections, pages appended by infinite scroll, share
-    bars) is no part of the article for the checks that read the tree afterwards either, and
-    a copy of every page is saved (trafilatura's own sequence prunes its copy of the caller's
-    tree the same way). Follows trafilatura's own sequence (comments off): raw pruning, cleaning and
-    conversion, the extractor with its cross-checks (readability, justext), and the
-    baseline when it found next to nothing. The precise reading gets the cross-checks
-    only when it found much less than the recall one (`precise_min_share`): then its
-    own extractor likely settled on a fragment, and they are what finds the article.
+    Follows trafilatura's own sequence (comments off): raw pruning, cleaning and conversion,
+    the extractor with its cross-checks (readability, justext), and the baseline when it
+    found next to nothing. The raw pruning works on `tree` itself, saving a copy of every
+    page: what it removes (comment sections, pages appended by infinite scroll, share bars)
+    is no part of the article for the checks that read the tree afterwards either. The
+    precise reading gets the cross-checks only when it found much less than the recall one
+    (`precise_min_share`): then its own extractor likely settled on a fragment, and they are
+    what finds the article.
     """
     is_forum = _forum_thread_page(tree)
     work = prune_unwanted_nodes(tree, RAW_TREE_PRUNE_XPATH)

@@ -21,6 +21,7 @@ from pipeline.dedup.segments import (
     FileSource,
     Segment,
     StoreSource,
+    _prefix,
     bucket_filters,
     bucket_of,
     encode,
@@ -135,8 +136,8 @@ def test_a_segment_written_before_the_choice_of_filter_bits_reads_its_one_bit_a_
     header = json.loads(data[PREFIX : PREFIX + length])
     for table in header["tables"].values():
         del table["filter_hashes"]
-    old_header = json.dumps(header).encode()
-    old = data[: len(MAGIC)] + struct.pack("<Q", len(old_header)) + old_header + data[PREFIX + length :]
+    sizes = {name: size for name, (_, size) in header["sections"].items()}
+    old = _prefix(header, sizes) + data[PREFIX + length :]
     query, value = Segment("test", BytesSource(old), gap=0, batch=1024).lookup("candidate_keys", stored)
     assert np.array_equal(np.sort(query), np.arange(len(stored))) and np.array_equal(value, query)
     # and what they wrote: the bit `key % (64 * words)` of the bucket's filter
