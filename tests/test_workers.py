@@ -40,9 +40,19 @@ def double(value: int) -> int:
     return 2 * value
 
 
-def loaded_and_frozen() -> tuple[bool, int, int]:
-    """Whether trafilatura was there before the task, and the worker's frozen and collected objects."""
-    return "trafilatura" in sys.modules, gc.get_freeze_count(), len(gc.get_objects())
+def loaded_and_frozen() -> tuple[list[str], int, int]:
+    """What the worker found loaded before its first task, and its frozen and collected objects."""
+    from justext.core import define_stoplist
+
+    from pipeline.clean.language import _detector
+
+    loaded = {
+        "trafilatura": "trafilatura" in sys.modules,
+        "justext stoplists": define_stoplist.cache_info().currsize > 0,
+        "language model": _detector.cache_info().currsize > 0,
+        "dateparser": "dateparser" in sys.modules,
+    }
+    return [name for name, there in loaded.items() if there], gc.get_freeze_count(), len(gc.get_objects())
 
 
 def test_a_task_over_its_cpu_time_fails_alone_and_the_pool_goes_on() -> None:
@@ -125,5 +135,5 @@ def test_a_worker_starts_with_the_readers_loaded_and_frozen_out_of_collection() 
     a worker's collections walk only what its pages made, not the libraries it was born with."""
     with LimitedPool(workers=1, cpu_seconds=30, memory_mb=1024) as pool:
         loaded, frozen, collected = pool.submit(loaded_and_frozen).result(timeout=60)
-    assert loaded
+    assert loaded == ["trafilatura", "justext stoplists", "language model", "dateparser"]
     assert frozen > 50_000 and frozen > collected

@@ -10,6 +10,16 @@ def test_language_is_iso_639_1() -> None:
     german = "Der Stadtrat hat am Montag nach langer Debatte den neuen Haushalt beschlossen."
     assert language(german, 500) == "de"
     assert language("", 500) is None
+    assert language("THE COUNCIL APPROVED THE NEW BUDGET ON MONDAY AFTER A LONG DEBATE.", 500) == "en"
+    assert language("市议会周一经过长时间辩论后批准了新的预算。", 500) == "zh"
+
+
+def test_a_language_without_an_iso_639_1_code_is_none() -> None:
+    cebuano = (
+        "Ang Cebuano usa ka pinulongan nga gisulti sa mga Bisaya sa Pilipinas. "
+        "Kini ang ikaduha sa pinakadaghan nga mamumulong sa nasud."
+    )
+    assert language(cebuano, 500) is None
 
 
 def test_only_the_first_characters_are_read() -> None:
