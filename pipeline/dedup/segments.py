@@ -6,13 +6,13 @@ pages a run saw and the digests of the texts it placed. Every lookup table maps 
 given by its top bits, so a probe computes where to read without any index in memory and
 reads one bucket (`slots` pairs of key and value) per key: from a file (a local folder, or
 the local copy of an S3 segment) gathered from a memory map or, when far apart, one pread
-each; from a remote store by ranged
-reads with neighbouring buckets coalesced into one range. Beside its buckets a table has a
-*filter*: `filter_words` words of bits per bucket, where each key the bucket holds sets
-`filter_hashes` bits of one word (chosen by the key's low bits). A probe reads its bucket's
-filter first and the bucket only when the key's bits are set in its word: most of a run's keys are in no
-table, and a filter is a thirteenth of its table, so at scale those probes share memory pages
-instead of each faulting in a page of its own.
+each; from a remote store by ranged reads with neighbouring buckets coalesced into one range.
+Beside its buckets a table has a *filter*: `filter_words` words of bits per bucket, where
+each key the bucket holds sets `filter_hashes` bits of one word (chosen by the key's low
+bits). A probe reads its bucket's filter first and the bucket only when the key's bits are
+set in its word: most of a run's keys are in no table, and a filter is a thirteenth of its
+table, so at scale those probes share memory pages instead of each faulting in a page of
+its own.
 The few entries a full bucket cannot take (an unlucky bucket, or many stories sharing a key)
 sit in a small sorted *overflow* table read at open. What a run reads and holds thus grows
 with its own probes, not with the index. docs/dedup.md ("The index") gives the layout and its cost model.
