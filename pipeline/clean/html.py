@@ -3,12 +3,13 @@
 trafilatura's cleaning and tag conversion run once. Its extractor then reads the
 prepared tree twice: recall-minded (keeping structure and links, with its readability
 and justext cross-checks) and precision-minded on a copy (cross-checked only when it
-found much less). The
-precise reading is evidence about where the article begins and ends; which reading is
-kept, and which blocks of it, is decided per page and per block (`choose_blocks`).
-Error and index pages are rejected here, and an article cut into sibling chunks gets
-them back. trafilatura's internal steps are called directly (pinned version,
-requirements.txt): `bare_extraction` would parse, clean and convert once per reading.
+found much less). The precise reading is evidence about where the article begins and
+ends; which reading is kept, and which blocks of it, is decided per page and per block
+(`choose_blocks`). Error and index pages are rejected here, and an article cut into
+sibling chunks gets them back. trafilatura's internal steps are called directly (pinned
+version, requirements.txt): `bare_extraction` would parse, clean and convert once per
+reading, and search for the article container once per reading (`pipeline.clean.extractor`
+searches once for both).
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ from trafilatura.baseline import baseline
 from trafilatura.core import _forum_thread_page, _prepare_tree
 from trafilatura.external import compare_extraction
 from trafilatura.htmlprocessing import prune_unwanted_nodes
-from trafilatura.main_extractor import extract_content
 from trafilatura.settings import Extractor
 from trafilatura.utils import is_dubious_html, repair_faulty_html
 from trafilatura.xpaths import RAW_TREE_PRUNE_XPATH, REMOVE_COMMENTS_AND_LISTS_XPATH, REMOVE_COMMENTS_XPATH
 
 from pipeline.clean.blocks import Block, blocks_from_xml, reconcile, select_blocks
 from pipeline.clean.errors import PageRejected
+from pipeline.clean.extractor import extract_content, extract_from_copy, first_candidate
 from pipeline.clean.lines import SENTENCE_END, line_key
 from pipeline.clean.metadata import byline, html_metadata
 from pipeline.config import CleanConfig
@@ -119,6 +120,20 @@ class Article:
     removed: Counter = field(default_factory=Counter)
 
 
+def prepare(tree: Any) -> tuple[Any, Any, Any]:
+    """Prune `tree` in place, then clean and convert a copy of it for the extractor.
+
+    Returns the pruned tree, the converted one, and the cleaned one before conversion (what
+    trafilatura's justext cross-check and its byline search read).
+    """
+    is_forum = _forum_thread_page(tree)
+    work = prune_unwanted_nodes(tree, RAW_TREE_PRUNE_XPATH)
+    if not is_forum:  # on a forum the "comments" are the posts
+        work = prune_unwanted_nodes(work, REMOVE_COMMENTS_AND_LISTS_XPATH)
+    cleaned, unconverted = _prepare_tree(work, RECALL, None)
+    return work, cleaned, unconverted
+
+
 def read(tree: Any, config: CleanConfig, find_byline: bool = False) -> Readings:
     """Prune `tree` in place, prepare it once and read it recall-minded, then precision-minded
     from a copy.
@@ -130,18 +145,14 @@ def read(tree: Any, config: CleanConfig, find_byline: bool = False) -> Readings:
     is no part of the article for the checks that read the tree afterwards either. The
     precise reading gets the cross-checks only when it found much less than the recall one
     (`precise_min_share`): then its own extractor likely settled on a fragment, and they are
-    what finds the article.
+    what finds the article. Both readings start from the same article container and the
+    same boilerplate in it, searched for once (`extractor.first_candidate`).
     """
-    is_forum = _forum_thread_page(tree)
-    work = prune_unwanted_nodes(tree, RAW_TREE_PRUNE_XPATH)
-    if not is_forum:  # on a forum the "comments" are the posts
-        work = prune_unwanted_nodes(work, REMOVE_COMMENTS_AND_LISTS_XPATH)
-    cleaned, unconverted = _prepare_tree(work, RECALL, None)
+    work, cleaned, unconverted = prepare(tree)
     found_byline = byline(unconverted) if find_byline else None  # before the cross-checks change it
-    precise, precise_text = extract_content(
-        prune_unwanted_nodes(copy(cleaned), REMOVE_COMMENTS_XPATH), PRECISE
-    )
-    body, text = extract_content(cleaned, RECALL)
+    first = first_candidate(cleaned)
+    precise, precise_text = extract_from_copy(cleaned, first, PRECISE, REMOVE_COMMENTS_XPATH)
+    body, text = extract_content(cleaned, RECALL, first)
     if len(precise_text) < config.precise_min_share * len(text):
         precise, precise_text = compare_extraction(
             copy(unconverted), copy(work), precise, precise_text, PRECISE

@@ -1,0 +1,261 @@
+"""trafilatura's main extractor, run twice over one page with its costliest searches done once.
+
+Both readings of a page (`pipeline.clean.html.read`) start the same way on the same
+prepared tree: `BODY_XPATH` finds the article container, then `OVERALL_DISCARD_XPATH`
+finds the boilerplate inside it. Each search tests a regular expression on every
+element, and together they were over a third of a reading's cost. Here they run once
+(`first_candidate`), on the tree before it is copied for the second reading, and their
+matches are carried over to the copy by position (`Candidate.in_copy`).
+
+`extract_content`, `_extract` and `prune_unwanted_sections` are trafilatura 2.3.1's own
+(Apache-2.0, pinned in constraints.txt), changed only to take that first candidate;
+tests/clean/test_extractor.py checks they still read every page as trafilatura does.
+"""
+
+from __future__ import annotations
+
+from copy import copy, deepcopy
+from dataclasses import dataclass
+
+from lxml.etree import Element, XPath, _Element, strip_elements, strip_tags
+from lxml.html import HtmlElement
+from trafilatura.htmlprocessing import delete_by_link_density, link_density_test_tables, prune_unwanted_nodes
+from trafilatura.main_extractor import (
+    MIN_DUPLICATE_LENGTH,
+    NOT_AT_THE_END,
+    REBUILT_BLOCKS,
+    _elem_text,
+    handle_textelem,
+    process_node,
+    recover_wild_text,
+)
+from trafilatura.settings import INLINE_FORMATTABLE, TAG_CATALOG, Extractor
+from trafilatura.utils import SPACING_PROTECTED, text_chars_test
+from trafilatura.xml import delete_element
+from trafilatura.xpaths import (
+    BODY_XPATH,
+    DISCARD_IMAGE_ELEMENTS,
+    OVERALL_DISCARD_XPATH,
+    PRECISION_DISCARD_XPATH,
+    TEASER_DISCARD_XPATH,
+)
+
+
+def _position(element: _Element, root: _Element) -> list[int]:
+    """The child indexes that lead from `root` to `element`."""
+    path = []
+    while element is not root:
+        parent = element.getparent()
+        path.append(parent.index(element))
+        element = parent
+    return path[::-1]
+
+
+def _at(root: _Element, position: list[int]) -> _Element:
+    for index in position:
+        root = root[index]
+    return root
+
+
+def _attached(element: _Element, root: _Element) -> bool:
+    while element is not None and element is not root:
+        element = element.getparent()
+    return element is root
+
+
+def discard_matches(subtree: _Element) -> list[_Element]:
+    """What `OVERALL_DISCARD_XPATH` finds in a container, each element once, in trafilatura's order."""
+    return list(
+        dict.fromkeys(element for expression in OVERALL_DISCARD_XPATH for element in expression(subtree))
+    )
+
+
+@dataclass
+class Candidate:
+    """The first container `BODY_XPATH` finds in a tree, and what `OVERALL_DISCARD_XPATH` finds in it."""
+
+    expression: int  # which of BODY_XPATH found it
+    container: _Element
+    discarded: list[_Element]
+
+    def in_copy(self, tree: _Element, copied: _Element) -> Candidate:
+        """The same elements in `copied`, a copy of `tree` made before either changed."""
+        return Candidate(
+            self.expression,
+            _at(copied, _position(self.container, tree)),
+            [_at(copied, _position(element, tree)) for element in self.discarded],
+        )
+
+    def still_in(self, tree: _Element) -> Candidate | None:
+        """This candidate after pruning `tree` removed some elements; None when it removed the container.
+
+        Removing elements adds no match to either search, unless it removes the container
+        itself: `BODY_XPATH`'s first expression picks the first matching child of each
+        parent, and a later sibling can take its place.
+        """
+        if not _attached(self.container, tree):
+            return None
+        kept = [element for element in self.discarded if _attached(element, tree)]
+        return Candidate(self.expression, self.container, kept)
+
+
+def first_candidate(tree: _Element) -> Candidate | None:
+    """What `_extract` tries first on `tree`, found once for every reading of it."""
+    for number, expression in enumerate(BODY_XPATH):
+        container = next((found for found in expression(tree) if found is not None), None)
+        if container is not None:
+            return Candidate(number, container, discard_matches(container))
+    return None
+
+
+def extract_from_copy(
+    tree: HtmlElement, first: Candidate | None, options: Extractor, prune: list[XPath]
+) -> tuple[_Element, str]:
+    """A reading of a copy of `tree` from which `prune` removed elements, `first` carried over.
+
+    `tree` itself is left as it is, for the next reading.
+    """
+    copied = copy(tree)
+    moved = first.in_copy(tree, copied) if first else None
+    prune_unwanted_nodes(copied, prune)
+    return extract_content(copied, options, moved.still_in(copied) if moved else None)
+
+
+def _prune_discarded(tree: HtmlElement, discarded: list[_Element]) -> None:
+    """`prune_unwanted_nodes(..., with_backup=True)` for matches found beforehand."""
+    matches = dict.fromkeys(discarded)
+    outer = [element for element in matches if not any(a in matches for a in element.iterancestors())]
+    old_len = len(tree.text_content())
+    if old_len - sum(len(element.text_content()) for element in outer) > old_len / 7:
+        for element in outer:
+            delete_element(element)
+
+
+def prune_unwanted_sections(
+    tree: HtmlElement, potential_tags: set[str], options: Extractor, discarded: list[_Element]
+) -> HtmlElement:
+    """trafilatura's pruning of the container, with `OVERALL_DISCARD_XPATH`'s matches given."""
+    favor_precision = options.focus == "precision"
+    _prune_discarded(tree, discarded)
+    if "graphic" not in potential_tags:
+        tree = prune_unwanted_nodes(tree, DISCARD_IMAGE_ELEMENTS)
+    if options.focus != "recall":
+        tree = prune_unwanted_nodes(tree, TEASER_DISCARD_XPATH)
+        if favor_precision:
+            tree = prune_unwanted_nodes(tree, PRECISION_DISCARD_XPATH)
+    for _ in range(2):
+        tree = delete_by_link_density(tree, "div", backtracking=True, favor_precision=favor_precision)
+        tree = delete_by_link_density(tree, "list", backtracking=False, favor_precision=favor_precision)
+        tree = delete_by_link_density(tree, "p", backtracking=False, favor_precision=favor_precision)
+    if "table" in potential_tags or favor_precision:
+        boilerplate_tables = [elem for elem in tree.iter("table") if link_density_test_tables(elem) is True]
+        for elem in boilerplate_tables:
+            delete_element(elem, keep_tail=False)
+    if favor_precision:
+        while len(tree) > 0 and (tree[-1].tag == "head"):
+            delete_element(tree[-1], keep_tail=False)
+        tree = delete_by_link_density(tree, "head", backtracking=False, favor_precision=True)
+        tree = delete_by_link_density(tree, "quote", backtracking=False, favor_precision=True)
+    strip_tags(tree, "span", *(() if "ref" in potential_tags else ("ref",)))
+    return tree
+
+
+def _extract(
+    tree: HtmlElement, options: Extractor, first: Candidate | None
+) -> tuple[_Element, str, set[str]]:
+    """trafilatura's search: each `BODY_XPATH` container in turn, pruned and converted, until one
+    holds more than one block."""
+    potential_tags = set(TAG_CATALOG)
+    if options.tables is True:
+        potential_tags.update(["table", "td", "th", "tr"])
+    if options.images is True:
+        potential_tags.add("graphic")
+    if options.links is True:
+        potential_tags.add("ref")
+    result_body = Element("body")
+    for number, expr in enumerate(BODY_XPATH):
+        if first is not None and number <= first.expression:  # the tree is as `first` found it
+            if number < first.expression:
+                continue
+            subtree, discarded = first.container, first.discarded
+        else:
+            subtree = next((s for s in expr(tree) if s is not None), None)
+            if subtree is None:
+                continue
+            discarded = discard_matches(subtree)
+        subtree = prune_unwanted_sections(subtree, potential_tags, options, discarded)
+        if len(subtree) == 0:
+            continue
+        ptest = subtree.xpath("//p//text()")  # the whole page's paragraphs: too few, and divs count
+        factor = 1 if options.focus == "precision" else 3
+        if not ptest or len("".join(ptest)) < options.min_extracted_size * factor:
+            potential_tags.add("div")
+        subelems = subtree.xpath(".//*")
+        tags = {e.tag for e in subelems}
+        if tags == {"lb"} or (
+            subtree.tag == "div" and "div" in potential_tags and tags <= INLINE_FORMATTABLE | {"lb"}
+        ):
+            subelems = [subtree]
+        lead, start = None, len(result_body)
+        if subelems != [subtree] and text_chars_test(subtree.text):
+            lead = Element("p")
+            lead.text = subtree.text
+            lead = process_node(lead, options)
+        for elem in subelems:
+            if elem.getroottree().getroot() is result_body:  # moved there with an ancestor already
+                continue
+            tag, tail = elem.tag, elem.tail
+            processed_elem = handle_textelem(elem, potential_tags, options)
+            if processed_elem is not None:
+                result_body.append(processed_elem)
+                if elem.getroottree().getroot() is not result_body:
+                    elem.tag = "done"  # a copy was taken: a wider container must not take it again
+            if (  # text right after a rebuilt block (list, table, quote) is a paragraph of its own
+                tag in REBUILT_BLOCKS
+                and text_chars_test(tail)
+                and (processed_elem is None or processed_elem.tail is None)
+            ):
+                tail_elem = Element("p")
+                tail_elem.text = tail
+                if process_node(tail_elem, options) is not None:
+                    result_body.append(tail_elem)
+        while len(result_body) > 0 and (result_body[-1].tag in NOT_AT_THE_END):
+            delete_element(result_body[-1], keep_tail=False)
+        if sum(e.tag != "graphic" for e in result_body) > 1:  # real content, not a lone image
+            if lead is not None:
+                result_body.insert(start, lead)
+            break
+    temp_text = " ".join(result_body.itertext()).strip()
+    return result_body, temp_text, potential_tags
+
+
+def extract_content(
+    cleaned_tree: HtmlElement, options: Extractor, first: Candidate | None
+) -> tuple[_Element, str]:
+    """trafilatura's `extract_content`, starting from `first` (see `first_candidate`)."""
+    backup_tree = deepcopy(cleaned_tree)
+    order = list(cleaned_tree.iter())
+    result_body, temp_text, potential_tags = _extract(cleaned_tree, options, first)
+    if len(result_body) == 0 or len(temp_text) < options.min_extracted_size:  # paragraphs anywhere
+        consumed: set[_Element] = {
+            twin for elem, twin in zip(order, backup_tree.iter(), strict=True) if elem.tag == "done"
+        }
+        result_body = recover_wild_text(backup_tree, result_body, options, potential_tags, consumed)
+        temp_text = " ".join(result_body.itertext()).strip()
+    previous = None  # a block repeating the one before it is an artifact of overlapping containers
+    for el in list(result_body):
+        current = _elem_text(el)
+        if current and current == previous and len(current) > MIN_DUPLICATE_LENGTH:
+            delete_element(el, keep_tail=False)
+        else:
+            previous = current
+    strip_elements(result_body, "done")
+    strip_tags(result_body, "div")
+    for linebreak in result_body.iter("lb"):
+        if (
+            linebreak.tail
+            and not text_chars_test(linebreak.tail)
+            and not any(anc.tag in SPACING_PROTECTED for anc in linebreak.iterancestors())
+        ):
+            linebreak.tail = None
+    return result_body, temp_text

@@ -1,0 +1,120 @@
+"""trafilatura's extractor with its first searches done once: the same readings as trafilatura's own.
+
+Checked on every HTML page of the syndication dev WARC (401 pages of many sites), so a
+trafilatura upgrade that changes its extractor fails here instead of drifting silently.
+"""
+
+from __future__ import annotations
+
+from copy import copy
+from functools import cache
+
+import pytest
+from lxml import etree
+from trafilatura.htmlprocessing import prune_unwanted_nodes
+from trafilatura.main_extractor import extract_content as trafilaturas_extract_content
+from trafilatura.settings import Extractor
+from trafilatura.xpaths import REMOVE_COMMENTS_XPATH
+
+from bench.extraction import warc_pages
+from pipeline.clean.decode import decode
+from pipeline.clean.extractor import extract_content, extract_from_copy, first_candidate
+from pipeline.clean.html import PRECISE, RECALL, parse_html, prepare
+from tests.conftest import SHARED
+
+WARC = SHARED / "eval" / "syndication-dev" / "corpus.warc.gz"
+
+
+@cache
+def prepared_pages() -> tuple[etree._Element, ...]:
+    """Every HTML page of the WARC as `read` prepares it; the tests read copies of them."""
+    pages = [page for page in warc_pages(WARC) if "html" in page.content_type]
+    trees = (parse_html(decode(page)) for page in pages)
+    return tuple(prepare(tree)[1] for tree in trees if tree is not None)
+
+
+def reading(body: etree._Element, text: str) -> tuple[bytes, str]:
+    return etree.tostring(body), text
+
+
+def test_the_pages_are_many() -> None:
+    assert len(prepared_pages()) >= 400
+
+
+@pytest.mark.parametrize("options", [RECALL, PRECISE], ids=["recall", "precise"])
+def test_a_reading_from_the_shared_first_candidate_is_trafilaturas(options: Extractor) -> None:
+    for page in prepared_pages():
+        ours, theirs = copy(page), copy(page)
+        expected = reading(*trafilaturas_extract_content(theirs, options))
+        assert reading(*extract_content(ours, options, first_candidate(ours))) == expected
+
+
+def test_the_copy_pruned_of_comments_reads_as_trafilatura_reads_it() -> None:
+    """The precise reading's path: candidates found on the tree, carried to a pruned copy of it."""
+    for page in prepared_pages():
+        tree = copy(page)
+        expected = reading(
+            *trafilaturas_extract_content(prune_unwanted_nodes(copy(tree), REMOVE_COMMENTS_XPATH), PRECISE)
+        )
+        assert reading(*extract_from_copy(tree, first_candidate(tree), PRECISE, REMOVE_COMMENTS_XPATH)) == (
+            expected
+        )
+        assert etree.tostring(tree) == etree.tostring(page)  # left as it was, for the recall reading
+
+
+def test_a_container_inside_a_pruned_comment_section_is_searched_for_again() -> None:
+    """When pruning the copy removes the first container, the search runs again on the copy."""
+    prose = "The council approved the new budget on Monday after a long debate about school funding. " * 4
+    page = (
+        f'<html><body><section class="comments"><div class="entry-content"><p>{prose}</p>'
+        f"<p>{prose}</p></div></section><article><p>{prose.upper()}</p><p>{prose.upper()}</p>"
+        "</article></body></html>"
+    )
+    tree = parse_html(page)
+    first = first_candidate(tree)
+    assert first is not None and first.container.get("class") == "entry-content"
+    copied = copy(tree)
+    moved = first.in_copy(tree, copied)
+    prune_unwanted_nodes(copied, REMOVE_COMMENTS_XPATH)
+    assert moved.still_in(copied) is None
+    body, text = extract_from_copy(tree, first, PRECISE, REMOVE_COMMENTS_XPATH)
+    expected = trafilaturas_extract_content(prune_unwanted_nodes(copy(tree), REMOVE_COMMENTS_XPATH), PRECISE)
+    assert reading(body, text) == reading(*expected)
+    assert "THE COUNCIL" in text and "The council" not in text
+
+
+@pytest.mark.parametrize("boilerplate_share", [0.6, 0.9])
+def test_boilerplate_is_pruned_from_the_container_unless_it_is_nearly_all_of_it(
+    boilerplate_share: float,
+) -> None:
+    """trafilatura's guard: boilerplate matches are kept when removing them would leave under a seventh."""
+    sentence = "The council approved the new budget on Monday after a long debate. "
+    boilerplate = round(10 * boilerplate_share)
+    page = (
+        f"<html><body><article><p>{sentence * (10 - boilerplate)}</p>"
+        f'<div class="social-box"><p>{sentence.upper() * boilerplate}</p></div></article></body></html>'
+    )
+    tree = parse_html(page)
+    first = first_candidate(tree)
+    assert first is not None and len(first.discarded) == 1
+    body, text = extract_content(copy(tree), RECALL, first_candidate(copy(tree)))
+    assert reading(body, text) == reading(*trafilaturas_extract_content(copy(tree), RECALL))
+    assert ("THE COUNCIL" in text) == (boilerplate_share > 6 / 7)
+
+
+def test_boilerplate_in_a_pruned_comment_section_is_no_longer_a_candidate() -> None:
+    prose = "The council approved the new budget on Monday after a long debate. " * 5
+    page = (
+        f'<html><body><article><p>{prose}</p><section class="comments"><div class="social-box">'
+        f'<p>Share this</p></div></section><div class="social-links"><p>Follow us</p></div>'
+        "</article></body></html>"
+    )
+    tree = parse_html(page)
+    first = first_candidate(tree)
+    assert [element.get("class") for element in first.discarded] == ["social-box", "social-links"]
+    copied = copy(tree)
+    moved = first.in_copy(tree, copied)
+    prune_unwanted_nodes(copied, REMOVE_COMMENTS_XPATH)
+    kept = moved.still_in(copied)
+    assert kept.container is moved.container
+    assert [element.get("class") for element in kept.discarded] == ["social-links"]
