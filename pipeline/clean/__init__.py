@@ -4,6 +4,7 @@ One module per concern:
 - `decode`: bytes to text (refusing binaries and unknown types);
 - `html`: one parse and the article's blocks from two readings of one prepared tree;
   `extractor`: trafilatura's extractor with the article container searched for once for both;
+  `xpaths`: trafilatura's searches with a native test before each regular expression;
   `blocks`: trafilatura's XML as paragraph blocks and the block rules;
 - `text`: plain-text scrapes (masthead, footer, headline and date line);
 - `chrome`: line rules on every page (comment forms, share bars, watermarks, related lists);

@@ -32,13 +32,9 @@ from trafilatura.main_extractor import (
 from trafilatura.settings import INLINE_FORMATTABLE, TAG_CATALOG, Extractor
 from trafilatura.utils import SPACING_PROTECTED, text_chars_test
 from trafilatura.xml import delete_element
-from trafilatura.xpaths import (
-    BODY_XPATH,
-    DISCARD_IMAGE_ELEMENTS,
-    OVERALL_DISCARD_XPATH,
-    PRECISION_DISCARD_XPATH,
-    TEASER_DISCARD_XPATH,
-)
+from trafilatura.xpaths import DISCARD_IMAGE_ELEMENTS, TEASER_DISCARD_XPATH
+
+from pipeline.clean.xpaths import BODY, OVERALL_DISCARD, PRECISION_DISCARD
 
 
 def _position(element: _Element, root: _Element) -> list[int]:
@@ -65,9 +61,7 @@ def _attached(element: _Element, root: _Element) -> bool:
 
 def discard_matches(subtree: _Element) -> list[_Element]:
     """What `OVERALL_DISCARD_XPATH` finds in a container, each element once, in trafilatura's order."""
-    return list(
-        dict.fromkeys(element for expression in OVERALL_DISCARD_XPATH for element in expression(subtree))
-    )
+    return list(dict.fromkeys(element for expression in OVERALL_DISCARD for element in expression(subtree)))
 
 
 @dataclass
@@ -101,7 +95,7 @@ class Candidate:
 
 def first_candidate(tree: _Element) -> Candidate | None:
     """What `_extract` tries first on `tree`, found once for every reading of it."""
-    for number, expression in enumerate(BODY_XPATH):
+    for number, expression in enumerate(BODY):
         container = next((found for found in expression(tree) if found is not None), None)
         if container is not None:
             return Candidate(number, container, discard_matches(container))
@@ -142,7 +136,7 @@ def prune_unwanted_sections(
     if options.focus != "recall":
         tree = prune_unwanted_nodes(tree, TEASER_DISCARD_XPATH)
         if favor_precision:
-            tree = prune_unwanted_nodes(tree, PRECISION_DISCARD_XPATH)
+            tree = prune_unwanted_nodes(tree, PRECISION_DISCARD)
     for _ in range(2):
         tree = delete_by_link_density(tree, "div", backtracking=True, favor_precision=favor_precision)
         tree = delete_by_link_density(tree, "list", backtracking=False, favor_precision=favor_precision)
@@ -173,7 +167,7 @@ def _extract(
     if options.links is True:
         potential_tags.add("ref")
     result_body = Element("body")
-    for number, expr in enumerate(BODY_XPATH):
+    for number, expr in enumerate(BODY):
         if first is not None and number <= first.expression:  # the tree is as `first` found it
             if number < first.expression:
                 continue

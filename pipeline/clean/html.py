@@ -30,13 +30,13 @@ from trafilatura.external import compare_extraction
 from trafilatura.htmlprocessing import prune_unwanted_nodes
 from trafilatura.settings import Extractor
 from trafilatura.utils import is_dubious_html, repair_faulty_html
-from trafilatura.xpaths import RAW_TREE_PRUNE_XPATH, REMOVE_COMMENTS_AND_LISTS_XPATH, REMOVE_COMMENTS_XPATH
 
 from pipeline.clean.blocks import Block, blocks_from_xml, reconcile, select_blocks
 from pipeline.clean.errors import PageRejected
 from pipeline.clean.extractor import extract_content, extract_from_copy, first_candidate
 from pipeline.clean.lines import SENTENCE_END, line_key
 from pipeline.clean.metadata import byline, html_metadata
+from pipeline.clean.xpaths import RAW_TREE_PRUNE, REMOVE_COMMENTS, REMOVE_COMMENTS_AND_LISTS
 from pipeline.config import CleanConfig
 
 # Readings of one prepared tree. Links are kept in both (link density tells teasers
@@ -127,9 +127,9 @@ def prepare(tree: Any) -> tuple[Any, Any, Any]:
     trafilatura's justext cross-check and its byline search read).
     """
     is_forum = _forum_thread_page(tree)
-    work = prune_unwanted_nodes(tree, RAW_TREE_PRUNE_XPATH)
+    work = prune_unwanted_nodes(tree, RAW_TREE_PRUNE)
     if not is_forum:  # on a forum the "comments" are the posts
-        work = prune_unwanted_nodes(work, REMOVE_COMMENTS_AND_LISTS_XPATH)
+        work = prune_unwanted_nodes(work, REMOVE_COMMENTS_AND_LISTS)
     cleaned, unconverted = _prepare_tree(work, RECALL, None)
     return work, cleaned, unconverted
 
@@ -151,7 +151,7 @@ def read(tree: Any, config: CleanConfig, find_byline: bool = False) -> Readings:
     work, cleaned, unconverted = prepare(tree)
     found_byline = byline(unconverted) if find_byline else None  # before the cross-checks change it
     first = first_candidate(cleaned)
-    precise, precise_text = extract_from_copy(cleaned, first, PRECISE, REMOVE_COMMENTS_XPATH)
+    precise, precise_text = extract_from_copy(cleaned, first, PRECISE, REMOVE_COMMENTS)
     body, text = extract_content(cleaned, RECALL, first)
     if len(precise_text) < config.precise_min_share * len(text):
         precise, precise_text = compare_extraction(

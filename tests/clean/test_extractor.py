@@ -1,13 +1,12 @@
 """trafilatura's extractor with its first searches done once: the same readings as trafilatura's own.
 
-Checked on every HTML page of the syndication dev WARC (401 pages of many sites), so a
-trafilatura upgrade that changes its extractor fails here instead of drifting silently.
+Checked on every HTML page of both dev sets, so a trafilatura upgrade that changes its
+extractor fails here instead of drifting silently.
 """
 
 from __future__ import annotations
 
 from copy import copy
-from functools import cache
 
 import pytest
 from lxml import etree
@@ -16,42 +15,40 @@ from trafilatura.main_extractor import extract_content as trafilaturas_extract_c
 from trafilatura.settings import Extractor
 from trafilatura.xpaths import REMOVE_COMMENTS_XPATH
 
-from bench.extraction import warc_pages
-from pipeline.clean.decode import decode
 from pipeline.clean.extractor import extract_content, extract_from_copy, first_candidate
 from pipeline.clean.html import PRECISE, RECALL, parse_html, prepare
-from tests.conftest import SHARED
-
-WARC = SHARED / "eval" / "syndication-dev" / "corpus.warc.gz"
 
 
-@cache
-def prepared_pages() -> tuple[etree._Element, ...]:
-    """Every HTML page of the WARC as `read` prepares it; the tests read copies of them."""
-    pages = [page for page in warc_pages(WARC) if "html" in page.content_type]
-    trees = (parse_html(decode(page)) for page in pages)
-    return tuple(prepare(tree)[1] for tree in trees if tree is not None)
+@pytest.fixture(scope="module")
+def prepared_pages(real_html_pages: list[str]) -> list[etree._Element]:
+    """Every real page as `read` prepares it; the tests read copies of them."""
+    trees = (parse_html(html) for html in real_html_pages)
+    return [prepare(tree)[1] for tree in trees if tree is not None]
 
 
 def reading(body: etree._Element, text: str) -> tuple[bytes, str]:
     return etree.tostring(body), text
 
 
-def test_the_pages_are_many() -> None:
-    assert len(prepared_pages()) >= 400
+def test_the_pages_are_many(prepared_pages: list[etree._Element]) -> None:
+    assert len(prepared_pages) >= 500
 
 
 @pytest.mark.parametrize("options", [RECALL, PRECISE], ids=["recall", "precise"])
-def test_a_reading_from_the_shared_first_candidate_is_trafilaturas(options: Extractor) -> None:
-    for page in prepared_pages():
+def test_a_reading_from_the_shared_first_candidate_is_trafilaturas(
+    options: Extractor, prepared_pages: list[etree._Element]
+) -> None:
+    for page in prepared_pages:
         ours, theirs = copy(page), copy(page)
         expected = reading(*trafilaturas_extract_content(theirs, options))
         assert reading(*extract_content(ours, options, first_candidate(ours))) == expected
 
 
-def test_the_copy_pruned_of_comments_reads_as_trafilatura_reads_it() -> None:
+def test_the_copy_pruned_of_comments_reads_as_trafilatura_reads_it(
+    prepared_pages: list[etree._Element],
+) -> None:
     """The precise reading's path: candidates found on the tree, carried to a pruned copy of it."""
-    for page in prepared_pages():
+    for page in prepared_pages:
         tree = copy(page)
         expected = reading(
             *trafilaturas_extract_content(prune_unwanted_nodes(copy(tree), REMOVE_COMMENTS_XPATH), PRECISE)
