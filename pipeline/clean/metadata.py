@@ -17,22 +17,26 @@ import contextlib
 import json
 import re
 from collections.abc import Iterator
+from copy import deepcopy
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from htmldate import find_date
 from lxml import etree
 from lxml import html as lxml_html
+from trafilatura.htmlprocessing import prune_unwanted_nodes
+from trafilatura.json_metadata import normalize_authors
 from trafilatura.metadata import (
     examine_meta,
-    extract_author,
     extract_meta_json,
+    extract_metainfo,
     extract_sitename,
     extract_title,
 )
 from url_normalize import url_normalize
 
 from pipeline.clean.dates import TIME_OF_DAY, date_from_line, normalise_date
+from pipeline.clean.xpaths import AUTHOR, AUTHOR_DISCARD
 
 BYLINE_SEPARATOR = re.compile(r"\s[·|•]\s|\s[-–—]\s")
 JSON_LD = etree.XPath('//script[@type="application/ld+json"]')
@@ -162,13 +166,16 @@ def canonical_url(tree: lxml_html.HtmlElement, url: str) -> str | None:
 
 
 def byline(cleaned: lxml_html.HtmlElement) -> str | None:
-    """Authors named in the byline of a page that declares none (trafilatura's `extract_author`).
+    """Authors named in the byline of a page that declares none (trafilatura's `extract_author`,
+    with its searches guarded: `pipeline.clean.xpaths`).
 
     It reads every element that looks like a byline, the costliest metadata reader, so it
     is given the cleaned page (scripts, navigation and comment sections gone): half the
     work of the raw page, and commenters are not taken for the author.
     """
-    found = extract_author(cleaned)
+    subtree = prune_unwanted_nodes(deepcopy(cleaned), AUTHOR_DISCARD)
+    found = extract_metainfo(subtree, AUTHOR, len_limit=120)
+    found = normalize_authors(None, found) if found else None
     return authors(cleaned, found) if found else None
 
 

@@ -87,6 +87,8 @@ def guarded(expressions: list[XPath]) -> list[XPath]:
     ]
 
 
+AUTHOR = guarded(xpaths.AUTHOR_XPATHS)
+AUTHOR_DISCARD = guarded(xpaths.AUTHOR_DISCARD_XPATHS)
 BODY = guarded(xpaths.BODY_XPATH)
 OVERALL_DISCARD = guarded(xpaths.OVERALL_DISCARD_XPATH)
 PRECISION_DISCARD = guarded(xpaths.PRECISION_DISCARD_XPATH)

@@ -12,6 +12,8 @@ from pipeline.clean import xpaths
 from pipeline.clean.html import parse_html, prepare
 
 GUARDED = {
+    "AUTHOR": "AUTHOR_XPATHS",
+    "AUTHOR_DISCARD": "AUTHOR_DISCARD_XPATHS",
     "BODY": "BODY_XPATH",
     "OVERALL_DISCARD": "OVERALL_DISCARD_XPATH",
     "PRECISION_DISCARD": "PRECISION_DISCARD_XPATH",
