@@ -7,8 +7,9 @@ element, and together they were over a third of a reading's cost. Here they run 
 (`first_candidate`), on the tree before it is copied for the second reading, and their
 matches are carried over to the copy by position (`Candidate.in_copy`).
 
-`extract_content`, `_extract` and `prune_unwanted_sections` are trafilatura 2.3.1's own
-(Apache-2.0, pinned in constraints.txt), changed only to take that first candidate;
+`extract_content`, `_extract`, `prune_unwanted_sections` and `recover_wild_text` are
+trafilatura 2.3.1's own (Apache-2.0, pinned in constraints.txt), changed only to take that
+first candidate and to search with the guarded expressions of `pipeline.clean.xpaths`;
 tests/clean/test_extractor.py checks they still read every page as trafilatura does.
 """
 
@@ -27,10 +28,9 @@ from trafilatura.main_extractor import (
     _elem_text,
     handle_textelem,
     process_node,
-    recover_wild_text,
 )
-from trafilatura.settings import INLINE_FORMATTABLE, TAG_CATALOG, Extractor
-from trafilatura.utils import SPACING_PROTECTED, text_chars_test
+from trafilatura.settings import DEDUPE_SCAN_CAP, INLINE_FORMATTABLE, TAG_CATALOG, Extractor
+from trafilatura.utils import SPACING_PROTECTED, text_chars_test, trim
 from trafilatura.xml import delete_element
 from trafilatura.xpaths import DISCARD_IMAGE_ELEMENTS, TEASER_DISCARD_XPATH
 
@@ -126,7 +126,11 @@ def _prune_discarded(tree: HtmlElement, discarded: list[_Element]) -> None:
 
 
 def prune_unwanted_sections(
-    tree: HtmlElement, potential_tags: set[str], options: Extractor, discarded: list[_Element]
+    tree: HtmlElement,
+    potential_tags: set[str],
+    options: Extractor,
+    discarded: list[_Element],
+    keep_teasers: bool = False,
 ) -> HtmlElement:
     """trafilatura's pruning of the container, with `OVERALL_DISCARD_XPATH`'s matches given."""
     favor_precision = options.focus == "precision"
@@ -134,7 +138,8 @@ def prune_unwanted_sections(
     if "graphic" not in potential_tags:
         tree = prune_unwanted_nodes(tree, DISCARD_IMAGE_ELEMENTS)
     if options.focus != "recall":
-        tree = prune_unwanted_nodes(tree, TEASER_DISCARD_XPATH)
+        if not keep_teasers:
+            tree = prune_unwanted_nodes(tree, TEASER_DISCARD_XPATH)
         if favor_precision:
             tree = prune_unwanted_nodes(tree, PRECISION_DISCARD)
     for _ in range(2):
@@ -221,6 +226,61 @@ def _extract(
             break
     temp_text = " ".join(result_body.itertext()).strip()
     return result_body, temp_text, potential_tags
+
+
+def recover_wild_text(
+    tree: HtmlElement,
+    result_body: _Element,
+    options: Extractor,
+    potential_tags: set[str],
+    consumed: set[_Element],
+) -> _Element:
+    """trafilatura's search for paragraphs anywhere on the page, when the containers gave too little,
+    pruned with the guarded searches."""
+    potential_tags = set(potential_tags)
+    search_expr = ".//code|.//p|.//quote|.//table|.//div[contains(@class, 'w3-code')]"
+    if options.focus == "recall":
+        potential_tags.update(["div", "lb"])
+        search_expr += "|.//div|.//lb|.//list"
+    search_tree = prune_unwanted_sections(
+        tree, potential_tags, options, discard_matches(tree), keep_teasers=options.fast
+    )
+    subelems = search_tree.xpath(search_expr)
+    # what the containers already gave is not taken again: the same text, or a longer text holding it
+    elem_texts = [_elem_text(el) for el in result_body]
+    existing = "\n".join(filter(None, elem_texts))
+    existing_elems = set(elem_texts)
+    handled: set[_Element] = set()  # emitted whole: their descendants are in the result
+    for subelem in subelems:
+        if subelem in consumed or any(a in handled for a in subelem.iterancestors()):
+            continue
+        processed = handle_textelem(subelem, potential_tags, options)
+        if processed is None:
+            continue
+        if processed is subelem:
+            handled.add(subelem)
+        text = _elem_text(processed)
+        images = {img.get("src") for img in processed.iter("graphic")}
+        if not text and images and images <= {g.get("src") for g in result_body.iter("graphic")}:
+            continue
+        under_cap = len(existing) <= DEDUPE_SCAN_CAP
+        fragment = trim(text + (processed.tail or "")) if text_chars_test(processed.tail) else ""
+        if text and (
+            text in existing_elems
+            or (
+                under_cap
+                and (
+                    (len(text) > MIN_DUPLICATE_LENGTH and text in existing)
+                    or (fragment and fragment in existing)
+                )
+            )
+        ):
+            continue
+        result_body.append(processed)
+        if under_cap:
+            existing += "\n" + (fragment or text)
+        existing_elems.add(text)
+    return result_body
 
 
 def extract_content(
