@@ -136,4 +136,4 @@ def test_a_worker_starts_with_the_readers_loaded_and_frozen_out_of_collection() 
     with LimitedPool(workers=1, cpu_seconds=30, memory_mb=1024) as pool:
         loaded, frozen, collected = pool.submit(loaded_and_frozen).result(timeout=60)
     assert loaded == ["trafilatura", "justext stoplists", "language model", "dateparser"]
-    assert frozen > 50_000 and frozen > collected
+    assert frozen > 50_000 and frozen > 5 * collected  # 69,393 against 4,075 on 2026-12-04
