@@ -37,22 +37,6 @@ from trafilatura.xpaths import DISCARD_IMAGE_ELEMENTS, TEASER_DISCARD_XPATH
 from pipeline.clean.xpaths import BODY, OVERALL_DISCARD, PRECISION_DISCARD
 
 
-def _position(element: _Element, root: _Element) -> list[int]:
-    """The child indexes that lead from `root` to `element`."""
-    path = []
-    while element is not root:
-        parent = element.getparent()
-        path.append(parent.index(element))
-        element = parent
-    return path[::-1]
-
-
-def _at(root: _Element, position: list[int]) -> _Element:
-    for index in position:
-        root = root[index]
-    return root
-
-
 def _attached(element: _Element, root: _Element) -> bool:
     while element is not None and element is not root:
         element = element.getparent()
@@ -73,12 +57,19 @@ class Candidate:
     discarded: list[_Element]
 
     def in_copy(self, tree: _Element, copied: _Element) -> Candidate:
-        """The same elements in `copied`, a copy of `tree` made before either changed."""
-        return Candidate(
-            self.expression,
-            _at(copied, _position(self.container, tree)),
-            [_at(copied, _position(element, tree)) for element in self.discarded],
-        )
+        """The same elements in `copied`, a copy of `tree` made before either changed.
+
+        The two trees are walked side by side (element for element, in document order) only
+        as far as the last element wanted: linear however flat or deep the page.
+        """
+        wanted = {self.container, *self.discarded}
+        twins: dict[_Element, _Element] = {}
+        for element, twin in zip(tree.iter(), copied.iter(), strict=True):
+            if element in wanted:
+                twins[element] = twin
+                if len(twins) == len(wanted):
+                    break
+        return Candidate(self.expression, twins[self.container], [twins[e] for e in self.discarded])
 
     def still_in(self, tree: _Element) -> Candidate | None:
         """This candidate after pruning `tree` removed some elements; None when it removed the container.
