@@ -50,60 +50,65 @@ def discard_matches(subtree: _Element) -> list[_Element]:
 
 @dataclass
 class Candidate:
-    """The first container `BODY_XPATH` finds in a tree, and what `OVERALL_DISCARD_XPATH` finds in it."""
+    """The first container `BODY_XPATH` finds in a tree, and what `OVERALL_DISCARD_XPATH` finds in it.
 
-    expression: int  # which of BODY_XPATH found it
-    container: _Element
+    Carrying them from one tree to another relies on both searches reading only an
+    element's own tag and attributes (tests/clean/test_extractor.py checks their text).
+    """
+
+    body_index: int  # which of BODY_XPATH found the container; len(BODY) when none did
+    container: _Element | None
     discarded: list[_Element]
 
     def in_copy(self, tree: _Element, copied: _Element) -> Candidate:
-        """The same elements in `copied`, a copy of `tree` made before either changed.
+        """The same elements in `copied`, a fresh copy of `tree`, which this candidate was found in.
 
         The two trees are walked side by side (element for element, in document order) only
         as far as the last element wanted: linear however flat or deep the page.
         """
-        wanted = {self.container, *self.discarded}
-        twins: dict[_Element, _Element] = {}
-        for element, twin in zip(tree.iter(), copied.iter(), strict=True):
+        wanted = {self.container, *self.discarded} - {None}
+        twins: dict[_Element | None, _Element | None] = {None: None}
+        for element, twin in zip(tree.iter(), copied.iter(), strict=False):  # the same trees: it stops early
             if element in wanted:
                 twins[element] = twin
-                if len(twins) == len(wanted):
+                if len(twins) == len(wanted) + 1:
                     break
-        return Candidate(self.expression, twins[self.container], [twins[e] for e in self.discarded])
+        return Candidate(self.body_index, twins[self.container], [twins[e] for e in self.discarded])
 
     def still_in(self, tree: _Element) -> Candidate | None:
         """This candidate after pruning `tree` removed some elements; None when it removed the container.
 
-        Removing elements adds no match to either search, unless it removes the container
-        itself: `BODY_XPATH`'s first expression picks the first matching child of each
-        parent, and a later sibling can take its place.
+        Removing elements leaves the first match of each search as it was, and adds none where
+        there was none, unless it removes the container itself: `BODY_XPATH`'s first expression
+        picks the first matching child of each parent, and the next sibling can take its place.
         """
-        if not _attached(self.container, tree):
+        if self.container is not None and not _attached(self.container, tree):
             return None
         kept = [element for element in self.discarded if _attached(element, tree)]
-        return Candidate(self.expression, self.container, kept)
+        return Candidate(self.body_index, self.container, kept)
 
 
-def first_candidate(tree: _Element) -> Candidate | None:
-    """What `_extract` tries first on `tree`, found once for every reading of it."""
+def first_candidate(tree: _Element) -> Candidate:
+    """What `_extract` tries first on `tree`, found once for every reading of it as it is now."""
     for number, expression in enumerate(BODY):
         container = next((found for found in expression(tree) if found is not None), None)
         if container is not None:
             return Candidate(number, container, discard_matches(container))
-    return None
+    return Candidate(len(BODY), None, [])
 
 
 def extract_from_copy(
-    tree: HtmlElement, first: Candidate | None, options: Extractor, prune: list[XPath]
+    tree: HtmlElement, first: Candidate, options: Extractor, prune: list[XPath]
 ) -> tuple[_Element, str]:
-    """A reading of a copy of `tree` from which `prune` removed elements, `first` carried over.
+    """A reading of a copy of `tree` from which `prune` removed elements, `first` (found in `tree`
+    as it is now) carried over.
 
     `tree` itself is left as it is, for the next reading.
     """
     copied = copy(tree)
-    moved = first.in_copy(tree, copied) if first else None
+    moved = first.in_copy(tree, copied)
     prune_unwanted_nodes(copied, prune)
-    return extract_content(copied, options, moved.still_in(copied) if moved else None)
+    return extract_content(copied, options, moved.still_in(copied))
 
 
 def _prune_discarded(tree: HtmlElement, discarded: list[_Element]) -> None:
@@ -138,6 +143,7 @@ def prune_unwanted_sections(
         tree = delete_by_link_density(tree, "list", backtracking=False, favor_precision=favor_precision)
         tree = delete_by_link_density(tree, "p", backtracking=False, favor_precision=favor_precision)
     if "table" in potential_tags or favor_precision:
+        # collected first: deleting while iterating can skip the table after a nested one
         boilerplate_tables = [elem for elem in tree.iter("table") if link_density_test_tables(elem) is True]
         for elem in boilerplate_tables:
             delete_element(elem, keep_tail=False)
@@ -164,8 +170,8 @@ def _extract(
         potential_tags.add("ref")
     result_body = Element("body")
     for number, expr in enumerate(BODY):
-        if first is not None and number <= first.expression:  # the tree is as `first` found it
-            if number < first.expression:
+        if first is not None and number <= first.body_index:  # the tree is as `first` found it
+            if number < first.body_index:
                 continue
             subtree, discarded = first.container, first.discarded
         else:
@@ -176,7 +182,8 @@ def _extract(
         subtree = prune_unwanted_sections(subtree, potential_tags, options, discarded)
         if len(subtree) == 0:
             continue
-        ptest = subtree.xpath("//p//text()")  # the whole page's paragraphs: too few, and divs count
+        # the whole page's paragraph text (an absolute path): when it is short, divs hold the text
+        ptest = subtree.xpath("//p//text()")
         factor = 1 if options.focus == "precision" else 3
         if not ptest or len("".join(ptest)) < options.min_extracted_size * factor:
             potential_tags.add("div")
@@ -277,7 +284,8 @@ def recover_wild_text(
 def extract_content(
     cleaned_tree: HtmlElement, options: Extractor, first: Candidate | None
 ) -> tuple[_Element, str]:
-    """trafilatura's `extract_content`, starting from `first` (see `first_candidate`)."""
+    """trafilatura's `extract_content`, starting from `first` (see `first_candidate`); with none,
+    the search runs as trafilatura runs it."""
     backup_tree = deepcopy(cleaned_tree)
     order = list(cleaned_tree.iter())
     result_body, temp_text, potential_tags = _extract(cleaned_tree, options, first)

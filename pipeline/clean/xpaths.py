@@ -1,13 +1,15 @@
-"""trafilatura's XPath searches, each regular-expression test preceded by one XPath does itself.
+"""trafilatura's XPath searches, each regular-expression test preceded by a native XPath test.
 
 lxml runs an EXSLT `re:test` by calling Python's `re` for every element the test is asked
 about, and trafilatura's searches ask about nearly every element of a page: they were about
-a fifth of the cleaning time. Here each `re:test` is preceded by a test XPath evaluates
-natively: that the attribute contains one of the strings every match of the pattern must
-contain (read from the pattern with Python's own regex parser, the engine lxml calls), or,
-when there are more than `MAX_SUBSTRINGS` of those, that the attribute is there at all (no
-pattern here matches an empty string). A guarded search finds exactly what trafilatura's
-finds; tests/clean/test_xpaths.py compares them on every element of both dev sets' pages.
+a fifth of the cleaning time. Here each `re:test` is preceded by a test that libxml2
+evaluates itself: that the attribute contains one of the strings every match of the
+pattern must contain (read from the pattern with Python's own regex parser, the engine lxml
+calls), or, when no such strings are known or there are more than `MAX_SUBSTRINGS` of them,
+that the attribute is there at all (an absent attribute reads as "", which no pattern here
+matches; a pattern that matches "" keeps its test unguarded). A guarded search finds exactly
+what trafilatura's finds; tests/clean/test_xpaths.py compares them on every element of both
+dev sets' pages.
 """
 
 from __future__ import annotations
@@ -62,7 +64,9 @@ def necessary_substrings(pattern: str, flags: str = "") -> frozenset[str] | None
     if "i" in flags or parsed.state.flags & re.IGNORECASE:
         return None
     found = _required(parsed)
-    return frozenset(found) if found and all(found) else None
+    if not found or not all(found):
+        return None
+    return frozenset(text for text in found if not any(other != text and other in text for other in found))
 
 
 def _guard(test: re.Match) -> str:
