@@ -44,7 +44,8 @@ def _attached(element: _Element, root: _Element) -> bool:
 
 
 def discard_matches(subtree: _Element) -> list[_Element]:
-    """What `OVERALL_DISCARD_XPATH` finds in a container, each element once, in trafilatura's order."""
+    """What `OVERALL_DISCARD_XPATH` finds in a container (or a whole tree), each element once, in
+    trafilatura's order."""
     return list(dict.fromkeys(element for expression in OVERALL_DISCARD for element in expression(subtree)))
 
 
@@ -66,12 +67,14 @@ class Candidate:
         The two trees are walked side by side (element for element, in document order) only
         as far as the last element wanted: linear however flat or deep the page.
         """
-        wanted = {self.container, *self.discarded} - {None}
-        twins: dict[_Element | None, _Element | None] = {None: None}
+        if self.container is None:
+            return self
+        wanted = {self.container, *self.discarded}
+        twins: dict[_Element, _Element] = {}
         for element, twin in zip(tree.iter(), copied.iter(), strict=False):  # the same trees: it stops early
             if element in wanted:
                 twins[element] = twin
-                if len(twins) == len(wanted) + 1:
+                if len(twins) == len(wanted):
                     break
         return Candidate(self.body_index, twins[self.container], [twins[e] for e in self.discarded])
 

@@ -18,14 +18,7 @@ from trafilatura.settings import Extractor
 from trafilatura.xpaths import DISCARD_IMAGE_ELEMENTS, REMOVE_COMMENTS_XPATH, TEASER_DISCARD_XPATH
 
 from pipeline.clean.extractor import extract_content, extract_from_copy, first_candidate
-from pipeline.clean.html import PRECISE, RECALL, parse_html, prepare
-
-
-@pytest.fixture(scope="module")
-def prepared_pages(real_html_pages: list[str]) -> list[etree._Element]:
-    """Every real page as `read` prepares it; the tests read copies of them."""
-    trees = (parse_html(html) for html in real_html_pages)
-    return [prepare(tree)[1] for tree in trees if tree is not None]
+from pipeline.clean.html import PRECISE, RECALL, parse_html
 
 
 def reading(body: etree._Element, text: str) -> tuple[bytes, str]:
